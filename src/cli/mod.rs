@@ -1,0 +1,102 @@
+//! The command line: `lunet run FILE`, `lunet -e CODE`, `--sandbox`, `-v`.
+
+mod sandbox;
+pub mod script;
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+pub use sandbox::STATE_DIR;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "lunet",
+    version,
+    about = "Linux network namespaces in the hands of Lua",
+    long_about = "Linux network namespaces in the hands of Lua.\n\n\
+        Write network labs (namespaces, veths, bridges, addresses, routes) as Lua scripts.\n\
+        Examples:\n  \
+        lunet --sandbox run scripts/two-namespaces.lua\n  \
+        lunet --sandbox -e 'local a = net.ns.add(\"a\") print(a)'"
+)]
+pub struct Cli {
+    /// Run everything in a private, throw-away network and mount namespace
+    #[arg(long, global = true)]
+    pub sandbox: bool,
+    /// Trace every change as the equivalent `ip` command
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    /// Run a chunk of Lua
+    #[arg(short = 'e', value_name = "CODE")]
+    pub exec: Option<String>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a Lua script (ARGS are in `arg`, and in `...`)
+    Run {
+        file: PathBuf,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+pub fn main() {
+    // A bug must still read as one line, never as a Rust backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("lunet: internal error (please report): {info}");
+    }));
+    let cli = Cli::parse();
+    if let Err(e) = dispatch(cli) {
+        eprintln!("lunet: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<()> {
+    if cli.exec.is_some() && cli.command.is_some() {
+        bail!("-e CODE cannot be combined with a command");
+    }
+    let chunk = match (&cli.exec, &cli.command) {
+        (Some(code), _) => script::Chunk {
+            name: "(command line)".into(),
+            source: code.clone().into_bytes(),
+            args: vec!["-e".into()],
+        },
+        (None, Some(Command::Run { file, args })) => {
+            let source =
+                std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+            let mut all = vec![file.display().to_string()];
+            all.extend(args.iter().cloned());
+            script::Chunk {
+                name: file.display().to_string(),
+                source,
+                args: all,
+            }
+        }
+        (None, None) => {
+            if std::io::stdin().is_terminal() {
+                bail!("the interactive REPL is not available yet: use `lunet run FILE` or `lunet -e CODE` (see --help)");
+            }
+            let mut source = vec![];
+            std::io::stdin()
+                .read_to_end(&mut source)
+                .context("cannot read standard input")?;
+            script::Chunk {
+                name: "stdin".into(),
+                source,
+                args: vec!["-".into()],
+            }
+        }
+    };
+    // Before anything else: unsharing must happen while the process has one thread.
+    if cli.sandbox {
+        sandbox::enter()?;
+    }
+    script::run(chunk, cli.verbose, cli.sandbox)
+}

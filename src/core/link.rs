@@ -1,0 +1,352 @@
+//! Links: veth, bridge, dummy, vlan, macvlan, vxlan (`ip link add/set/del/show`).
+
+use std::collections::HashMap;
+use std::os::fd::AsRawFd;
+
+use futures::TryStreamExt;
+use netlink_packet_route::link::{
+    InfoData, InfoKind, InfoMacVlan, InfoVeth, InfoVlan, InfoVxlan, LinkAttribute, LinkFlags,
+    LinkInfo as NlInfo, LinkMessage, MacVlanMode,
+};
+use rtnetlink::{LinkMessageBuilder, LinkUnspec};
+
+use super::error::{Error, Result};
+use super::names::{check_ifname, format_mac};
+use super::net::{describe, Namespace, Net};
+use super::op::{LinkChange, LinkKind, MacvlanMode as Mode, NewLink};
+
+/// What `ip -j link show` tells about one link.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkInfo {
+    pub name: String,
+    pub index: u32,
+    pub kind: Option<String>,
+    pub up: bool,
+    pub mtu: u32,
+    pub mac: Option<String>,
+    pub master: Option<String>,
+    /// For a veth: the peer's name when it is in the same namespace.
+    pub peer: Option<String>,
+    /// For a veth: the peer's ifindex (in its own namespace).
+    pub peer_index: Option<u32>,
+}
+
+fn missing(ns: &Namespace, dev: &str) -> Error {
+    Error::new(format!("no interface {dev:?} in {}", ns.describe()))
+}
+
+/// Maps a kernel error on `dev` to a message that names it.
+fn fail(ns: &Namespace, dev: &str, e: rtnetlink::Error) -> Error {
+    let err = Error::netlink(format!("interface {dev:?} in {}", ns.describe()), e);
+    match err.errno() {
+        Some(libc::ENODEV) => missing(ns, dev),
+        Some(libc::EEXIST) => Error::new(format!(
+            "interface {dev:?} already exists in {}",
+            ns.describe()
+        )),
+        _ => err,
+    }
+}
+
+/// The kernel's message for a link, `ip link show DEV`.
+pub async fn find(ns: &Namespace, dev: &str) -> Result<LinkMessage> {
+    check_ifname(dev)?;
+    let mut s = ns.nl.link().get().match_name(dev.to_string()).execute();
+    match s.try_next().await {
+        Ok(Some(m)) => Ok(m),
+        Ok(None) => Err(missing(ns, dev)),
+        Err(e) => Err(fail(ns, dev, e)),
+    }
+}
+
+pub async fn index(ns: &Namespace, dev: &str) -> Result<u32> {
+    Ok(find(ns, dev).await?.header.index)
+}
+
+fn macvlan_mode(m: Mode) -> MacVlanMode {
+    match m {
+        Mode::Private => MacVlanMode::Private,
+        Mode::Vepa => MacVlanMode::Vepa,
+        Mode::Bridge => MacVlanMode::Bridge,
+        Mode::Passthru => MacVlanMode::Passthrough,
+    }
+}
+
+/// `ip link add NAME … type KIND …`
+pub async fn add(net: &Net, ns: &Namespace, link: &NewLink) -> Result<()> {
+    check_ifname(&link.name)?;
+    let mut b = match &link.kind {
+        LinkKind::Veth { peer, peer_ns } => {
+            check_ifname(peer)?;
+            let mut p = LinkMessageBuilder::<LinkUnspec>::new().name(peer.clone());
+            let peer_handle = net.ns(peer_ns).await?;
+            if *peer_ns != ns.id {
+                // Created directly in its namespace: nothing to leak if we die half-way.
+                p = p.setns_by_fd(peer_handle.file.as_raw_fd());
+            }
+            if let Some(m) = link.mtu {
+                p = p.mtu(m);
+            }
+            let res = add_veth(ns, link, p.build()).await;
+            return match res {
+                Err(e) if e.errno() == Some(libc::EEXIST) => {
+                    let which = if find(ns, &link.name).await.is_ok() {
+                        format!(
+                            "interface {:?} already exists in {}",
+                            link.name,
+                            ns.describe()
+                        )
+                    } else {
+                        format!("veth peer {peer:?} already exists in {}", describe(peer_ns))
+                    };
+                    Err(Error::new(which))
+                }
+                other => other,
+            };
+        }
+        LinkKind::Bridge => LinkMessageBuilder::<LinkUnspec>::new_with_info_kind(InfoKind::Bridge),
+        LinkKind::Dummy => LinkMessageBuilder::<LinkUnspec>::new_with_info_kind(InfoKind::Dummy),
+        LinkKind::Vlan { parent, id } => {
+            let parent = index(ns, parent).await?;
+            LinkMessageBuilder::<LinkUnspec>::new_with_info_kind(InfoKind::Vlan)
+                .set_info_data(InfoData::Vlan(vec![InfoVlan::Id(*id)]))
+                .link(parent)
+        }
+        LinkKind::Macvlan { parent, mode } => {
+            let parent = index(ns, parent).await?;
+            LinkMessageBuilder::<LinkUnspec>::new_with_info_kind(InfoKind::MacVlan)
+                .set_info_data(InfoData::MacVlan(vec![InfoMacVlan::Mode(macvlan_mode(
+                    *mode,
+                ))]))
+                .link(parent)
+        }
+        LinkKind::Vxlan(v) => {
+            let mut info = vec![InfoVxlan::Id(v.id), InfoVxlan::Port(v.port.unwrap_or(4789))];
+            for (addr, remote) in [(v.remote, true), (v.group, true), (v.local, false)] {
+                match (addr, remote) {
+                    (Some(std::net::IpAddr::V4(a)), true) => info.push(InfoVxlan::Group(a)),
+                    (Some(std::net::IpAddr::V6(a)), true) => info.push(InfoVxlan::Group6(a)),
+                    (Some(std::net::IpAddr::V4(a)), false) => info.push(InfoVxlan::Local(a)),
+                    (Some(std::net::IpAddr::V6(a)), false) => info.push(InfoVxlan::Local6(a)),
+                    (None, _) => {}
+                }
+            }
+            if let Some(dev) = &v.dev {
+                info.push(InfoVxlan::Link(index(ns, dev).await?));
+            }
+            LinkMessageBuilder::<LinkUnspec>::new_with_info_kind(InfoKind::Vxlan)
+                .set_info_data(InfoData::Vxlan(info))
+        }
+    };
+    b = b.name(link.name.clone());
+    if let Some(m) = link.mtu {
+        b = b.mtu(m);
+    }
+    if let Some(m) = link.mac {
+        b = b.address(m.to_vec());
+    }
+    ns.nl
+        .link()
+        .add(b.build())
+        .execute()
+        .await
+        .map_err(|e| fail(ns, &link.name, e))
+}
+
+async fn add_veth(ns: &Namespace, link: &NewLink, peer: LinkMessage) -> Result<()> {
+    let mut b = LinkMessageBuilder::<LinkUnspec>::new_with_info_kind(InfoKind::Veth)
+        .name(link.name.clone())
+        .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)));
+    if let Some(m) = link.mtu {
+        b = b.mtu(m);
+    }
+    if let Some(m) = link.mac {
+        b = b.address(m.to_vec());
+    }
+    ns.nl
+        .link()
+        .add(b.build())
+        .execute()
+        .await
+        .map_err(|e| fail(ns, &link.name, e))
+}
+
+/// `ip link set dev DEV …`
+pub async fn set(net: &Net, ns: &Namespace, dev: &str, ch: &LinkChange) -> Result<()> {
+    let idx = index(ns, dev).await?;
+    if let Some(new_name) = &ch.name {
+        check_ifname(new_name)?;
+    }
+    let name = ch.name.clone().unwrap_or_else(|| dev.to_string());
+    let target = ch.ns.as_ref().filter(|t| **t != ns.id);
+    let moved = match target {
+        Some(t) => Some(net.ns(t).await?),
+        None => None,
+    };
+    if ch.name.is_some() || moved.is_some() {
+        // Move and rename first; the rest applies to the link where it now is.
+        let mut b = LinkUnspec::new_with_index(idx).name(name.clone());
+        if let Some(dest) = &moved {
+            b = b.setns_by_fd(dest.file.as_raw_fd());
+        }
+        let dest_desc = moved
+            .as_ref()
+            .map(|d| d.describe())
+            .unwrap_or_else(|| ns.describe());
+        ns.nl.link().set(b.build()).execute().await.map_err(|e| {
+            let err = fail(ns, dev, e);
+            if err.errno() == Some(libc::EEXIST) {
+                Error::new(format!(
+                    "cannot rename or move {dev:?}: {name:?} already exists in {dest_desc}"
+                ))
+            } else {
+                err
+            }
+        })?;
+    }
+    let here: &Namespace = moved.as_deref().unwrap_or(ns);
+    let idx = if moved.is_some() {
+        index(here, &name).await?
+    } else {
+        idx
+    };
+    let mut b = LinkUnspec::new_with_index(idx);
+    let mut any = false;
+    if let Some(m) = ch.mtu {
+        b = b.mtu(m);
+        any = true;
+    }
+    if let Some(m) = ch.mac {
+        b = b.address(m.to_vec());
+        any = true;
+    }
+    match &ch.master {
+        Some(Some(m)) => {
+            b = b.controller(index(here, m).await?);
+            any = true;
+        }
+        Some(None) => {
+            b = b.nocontroller();
+            any = true;
+        }
+        None => {}
+    }
+    match ch.up {
+        Some(true) => {
+            b = b.up();
+            any = true;
+        }
+        Some(false) => {
+            b = b.down();
+            any = true;
+        }
+        None => {}
+    }
+    if !any {
+        return Ok(());
+    }
+    here.nl.link().set(b.build()).execute().await.map_err(|e| {
+        let err = fail(here, &name, e);
+        match (err.errno(), ch.mtu) {
+            (Some(libc::EINVAL), Some(mtu)) => {
+                Error::new(format!("interface {name:?}: invalid mtu {mtu}"))
+            }
+            _ => err,
+        }
+    })
+}
+
+/// `ip link del dev DEV`
+pub async fn del(ns: &Namespace, dev: &str) -> Result<()> {
+    let idx = index(ns, dev).await?;
+    ns.nl
+        .link()
+        .del(idx)
+        .execute()
+        .await
+        .map_err(|e| fail(ns, dev, e))
+}
+
+/// `ip -j link show`: every link of the namespace.
+pub async fn list(ns: &Namespace) -> Result<Vec<LinkInfo>> {
+    let msgs: Vec<LinkMessage> = ns
+        .nl
+        .link()
+        .get()
+        .execute()
+        .try_collect()
+        .await
+        .map_err(|e| Error::netlink(format!("list links of {}", ns.describe()), e))?;
+    let names: HashMap<u32, String> = msgs
+        .iter()
+        .filter_map(|m| Some((m.header.index, ifname(m)?)))
+        .collect();
+    Ok(msgs.iter().map(|m| info_of(m, &names)).collect())
+}
+
+/// `ip -j link show DEV`
+pub async fn get(ns: &Namespace, dev: &str) -> Result<LinkInfo> {
+    let m = find(ns, dev).await?;
+    let mut names = HashMap::new();
+    for a in &m.attributes {
+        let idx = match a {
+            LinkAttribute::Controller(i) => *i,
+            LinkAttribute::Link(i) => *i,
+            _ => continue,
+        };
+        let mut s = ns.nl.link().get().match_index(idx).execute();
+        if let Ok(Some(other)) = s.try_next().await {
+            if let Some(n) = ifname(&other) {
+                names.insert(idx, n);
+            }
+        }
+    }
+    Ok(info_of(&m, &names))
+}
+
+fn ifname(m: &LinkMessage) -> Option<String> {
+    m.attributes.iter().find_map(|a| match a {
+        LinkAttribute::IfName(n) => Some(n.clone()),
+        _ => None,
+    })
+}
+
+fn info_of(m: &LinkMessage, names: &HashMap<u32, String>) -> LinkInfo {
+    let mut info = LinkInfo {
+        name: ifname(m).unwrap_or_default(),
+        index: m.header.index,
+        kind: None,
+        up: m.header.flags.contains(LinkFlags::Up),
+        mtu: 0,
+        mac: None,
+        master: None,
+        peer: None,
+        peer_index: None,
+    };
+    let mut link = None;
+    let mut other_ns = false;
+    for a in &m.attributes {
+        match a {
+            LinkAttribute::Mtu(v) => info.mtu = *v,
+            LinkAttribute::Address(b) if b.len() == 6 => info.mac = Some(format_mac(b)),
+            LinkAttribute::Controller(i) => info.master = names.get(i).cloned(),
+            LinkAttribute::Link(i) => link = Some(*i),
+            LinkAttribute::LinkNetNsId(_) => other_ns = true,
+            LinkAttribute::LinkInfo(infos) => {
+                for i in infos {
+                    if let NlInfo::Kind(k) = i {
+                        info.kind = Some(k.to_string());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if info.kind.as_deref() == Some("veth") {
+        info.peer_index = link;
+        if !other_ns {
+            info.peer = link.and_then(|i| names.get(&i).cloned());
+        }
+    }
+    info
+}

@@ -1,0 +1,19 @@
+//! The lunet core: network namespaces, links, addresses, routes, rules and
+//! sysctls, driven over netlink. It knows nothing of Lua.
+
+pub mod addr;
+pub mod error;
+pub mod link;
+pub mod names;
+pub mod net;
+pub mod netns;
+mod nsthread;
+pub mod op;
+pub mod route;
+pub mod rule;
+pub mod sysctl;
+
+pub use error::{Error, Result};
+pub use net::{Namespace, Net};
+pub use netns::NsId;
+pub use op::Op;

@@ -1,0 +1,255 @@
+//! `Net`: the entry point of the core. It owns the namespace thread and one open
+//! handle per namespace (its fd plus a netlink socket created inside it), and
+//! `apply` is the one place every kernel change goes through.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::fd::{FromRawFd, IntoRawFd};
+use std::sync::{Arc, Mutex};
+
+use netlink_sys::{protocols::NETLINK_ROUTE, Socket, TokioSocket};
+
+use super::error::{Error, Result};
+use super::netns::{self, NsId};
+use super::nsthread::NsThread;
+use super::op::{LinkChange, Op};
+use super::{addr, link, route, rule, sysctl};
+
+/// An open network namespace: its fd and a netlink connection living inside it.
+pub struct Namespace {
+    pub id: NsId,
+    pub file: File,
+    pub nl: rtnetlink::Handle,
+    conn: tokio::task::JoinHandle<()>,
+}
+
+impl Namespace {
+    fn connect(id: NsId, file: File, sock: Socket) -> Namespace {
+        // SAFETY: the fd comes straight from a socket we own and give up here.
+        let sock = unsafe { TokioSocket::from_raw_fd(sock.into_raw_fd()) };
+        let (conn, nl, _) = rtnetlink::from_socket(sock);
+        let conn = tokio::spawn(conn);
+        Namespace { id, file, nl, conn }
+    }
+
+    /// "namespace "left"" or "the host namespace", for messages.
+    pub fn describe(&self) -> String {
+        describe(&self.id)
+    }
+}
+
+pub fn describe(id: &NsId) -> String {
+    match id {
+        NsId::Host => "the host namespace".into(),
+        NsId::Named(n) => format!("namespace {n:?}"),
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        // The socket pins the namespace in the kernel: close it with the handle.
+        self.conn.abort();
+    }
+}
+
+/// A netlink route socket, created in whatever namespace the calling thread is in.
+fn route_socket() -> Result<Socket> {
+    let mut s =
+        Socket::new(NETLINK_ROUTE as isize).map_err(|e| Error::io("open a netlink socket", e))?;
+    s.bind_auto()
+        .map_err(|e| Error::io("bind a netlink socket", e))?;
+    Ok(s)
+}
+
+pub struct Net {
+    thread: NsThread,
+    open: Mutex<HashMap<NsId, Arc<Namespace>>>,
+    verbose: bool,
+}
+
+impl Net {
+    /// Must be called inside a tokio runtime (netlink connections are tasks).
+    pub fn new(verbose: bool) -> Result<Net> {
+        Ok(Net {
+            thread: NsThread::start()?,
+            open: Mutex::new(HashMap::new()),
+            verbose,
+        })
+    }
+
+    fn cached(&self, id: &NsId) -> Option<Arc<Namespace>> {
+        self.open.lock().unwrap().get(id).cloned()
+    }
+
+    fn remember(&self, ns: Namespace) -> Arc<Namespace> {
+        let ns = Arc::new(ns);
+        self.open.lock().unwrap().insert(ns.id.clone(), ns.clone());
+        ns
+    }
+
+    fn forget(&self, id: &NsId) {
+        self.open.lock().unwrap().remove(id);
+    }
+
+    /// The open handle of a namespace (opened on first use, then cached).
+    pub async fn ns(&self, id: &NsId) -> Result<Arc<Namespace>> {
+        if let Some(ns) = self.cached(id) {
+            return Ok(ns);
+        }
+        let file = match id {
+            NsId::Host => File::open("/proc/thread-self/ns/net")
+                .map_err(|e| Error::io("open the host namespace", e))?,
+            NsId::Named(n) => netns::open(n)?,
+        };
+        let inside = file
+            .try_clone()
+            .map_err(|e| Error::io("dup a namespace fd", e))?;
+        let sock = self
+            .thread
+            .run_in(inside, route_socket)
+            .await
+            .map_err(|e| Error::new(format!("{}: {e}", describe(id))))?;
+        Ok(self.remember(Namespace::connect(id.clone(), file, sock)))
+    }
+
+    /// `ip netns add NAME` (and `ip -n NAME link set lo up` when `lo_up`).
+    pub async fn ns_add(&self, name: &str, lo_up: bool) -> Result<Arc<Namespace>> {
+        self.apply(&Op::NsAdd { name: name.into() }).await?;
+        let id = NsId::Named(name.into());
+        if lo_up {
+            let up = LinkChange {
+                up: Some(true),
+                ..Default::default()
+            };
+            self.apply(&Op::LinkSet {
+                ns: id.clone(),
+                dev: "lo".into(),
+                change: up,
+            })
+            .await?;
+        }
+        self.ns(&id).await
+    }
+
+    pub fn verbose(&self) -> bool {
+        self.verbose
+    }
+
+    /// A read, traced like a change when verbose.
+    pub fn trace_read(&self, what: impl FnOnce() -> String) {
+        if self.verbose {
+            eprintln!("+ {}", what());
+        }
+    }
+
+    /// Executes one change. Every mutation of the kernel goes through here.
+    pub async fn apply(&self, op: &Op) -> Result<()> {
+        if self.verbose {
+            eprintln!("+ {op}");
+        }
+        match op {
+            Op::NsAdd { name } => self.create_ns(name).await,
+            Op::NsDel { name } => {
+                netns::open(name)?;
+                self.forget(&NsId::Named(name.clone()));
+                netns::remove(name)
+            }
+            Op::LinkAdd { ns, link } => link::add(self, &*self.ns(ns).await?, link).await,
+            Op::LinkSet { ns, dev, change } => {
+                link::set(self, &*self.ns(ns).await?, dev, change).await
+            }
+            Op::LinkDel { ns, dev } => link::del(&*self.ns(ns).await?, dev).await,
+            Op::AddrAdd { ns, dev, cidr } => addr::add(&*self.ns(ns).await?, dev, cidr).await,
+            Op::AddrDel { ns, dev, cidr } => addr::del(&*self.ns(ns).await?, dev, cidr).await,
+            Op::RouteAdd { ns, route } => route::add(&*self.ns(ns).await?, route).await,
+            Op::RouteDel { ns, route } => route::del(&*self.ns(ns).await?, route).await,
+            Op::RuleAdd { ns, rule } => rule::add(&*self.ns(ns).await?, rule).await,
+            Op::RuleDel { ns, rule } => rule::del(&*self.ns(ns).await?, rule).await,
+            Op::Sysctl { ns, key, value } => {
+                let file = self.ns_file(ns).await?;
+                let (k, v) = (key.clone(), value.clone());
+                self.thread
+                    .run_in(file, move || sysctl::write(&k, &v))
+                    .await
+            }
+        }
+    }
+
+    async fn ns_file(&self, id: &NsId) -> Result<File> {
+        self.ns(id)
+            .await?
+            .file
+            .try_clone()
+            .map_err(|e| Error::io("dup a namespace fd", e))
+    }
+
+    /// Creates the namespace on the namespace thread: unshare, pin, open a socket inside, go home.
+    async fn create_ns(&self, name: &str) -> Result<()> {
+        netns::create_pin(name)?;
+        let n = name.to_string();
+        let made = self
+            .thread
+            .run_in_new(move || {
+                netns::pin_current_thread(&n)?;
+                let file = File::open("/proc/thread-self/ns/net")
+                    .map_err(|e| Error::io("open the new namespace", e))?;
+                Ok((file, route_socket()?))
+            })
+            .await;
+        match made {
+            Ok((file, sock)) => {
+                self.remember(Namespace::connect(NsId::Named(name.into()), file, sock));
+                Ok(())
+            }
+            Err(e) => {
+                netns::remove_pin(name);
+                Err(Error::new(format!("namespace {name:?}: {e}")))
+            }
+        }
+    }
+
+    /// Reads a `net.` sysctl inside a namespace.
+    pub async fn sysctl_get(&self, id: &NsId, key: &str) -> Result<String> {
+        sysctl::check(key)?;
+        self.trace_read(|| format!("{}sysctl -n {key}", id.exec_prefix()));
+        let file = self.ns_file(id).await?;
+        let k = key.to_string();
+        self.thread.run_in(file, move || sysctl::read(&k)).await
+    }
+
+    /// Processes inside a namespace (`ip netns pids`).
+    pub async fn ns_pids(&self, id: &NsId) -> Result<Vec<i32>> {
+        let file = match id {
+            NsId::Named(n) => netns::open(n)?,
+            NsId::Host => self.ns_file(id).await?,
+        };
+        netns::pids(&file)
+    }
+
+    /// `ip netns del NAME`, ending the namespace's processes first when `kill`
+    /// (a namespace deleted under live processes lingers, unnamed, with its devices).
+    pub async fn ns_delete(&self, name: &str, kill: bool) -> Result<()> {
+        let id = NsId::named(name)?;
+        let pids = self.ns_pids(&id).await?;
+        if !pids.is_empty() {
+            if !kill {
+                return Err(Error::new(format!(
+                    "namespace {name:?} still has processes {pids:?} (pass kill = true to end them)"
+                )));
+            }
+            for pid in &pids {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(*pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            for _ in 0..500 {
+                if self.ns_pids(&id).await?.is_empty() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+        self.apply(&Op::NsDel { name: name.into() }).await
+    }
+}

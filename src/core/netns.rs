@@ -1,0 +1,216 @@
+//! Named network namespaces on disk, compatible with iproute2 both ways: a
+//! namespace is pinned by a bind mount on `/run/netns/NAME`, and `/run/netns`
+//! is a shared mount so the pin is seen by every mount namespace, as `ip netns` does.
+
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::ErrorKind;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+
+use super::error::{Error, Result};
+use super::names::check_nsname;
+
+pub const RUN_DIR: &str = "/run/netns";
+
+/// Which namespace: the one lunet runs in, or a named one under /run/netns.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NsId {
+    Host,
+    Named(String),
+}
+
+impl NsId {
+    pub fn named(name: &str) -> Result<NsId> {
+        check_nsname(name)?;
+        Ok(NsId::Named(name.to_string()))
+    }
+
+    /// The `ip` invocation that acts in this namespace: `ip` or `ip -n NAME`.
+    pub fn ip(&self) -> String {
+        match self {
+            NsId::Host => "ip".into(),
+            NsId::Named(n) => format!("ip -n {n}"),
+        }
+    }
+
+    /// Prefix that runs a program in this namespace: `` or `ip netns exec NAME `.
+    pub fn exec_prefix(&self) -> String {
+        match self {
+            NsId::Host => String::new(),
+            NsId::Named(n) => format!("ip netns exec {n} "),
+        }
+    }
+}
+
+impl fmt::Display for NsId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NsId::Host => f.write_str("host"),
+            NsId::Named(n) => f.write_str(n),
+        }
+    }
+}
+
+pub fn path(name: &str) -> PathBuf {
+    PathBuf::from(RUN_DIR).join(name)
+}
+
+fn not_found(name: &str) -> Error {
+    Error::new(format!("namespace {name:?} does not exist"))
+}
+
+/// Creates /run/netns and makes it a shared mount point (once per process), like `ip netns add`.
+pub fn ensure_run_dir() -> Result<()> {
+    static DONE: AtomicBool = AtomicBool::new(false);
+    if DONE.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    fs::create_dir_all(RUN_DIR).map_err(|e| Error::io(format!("create {RUN_DIR}"), e))?;
+    let shared = |dir: &str| {
+        mount(
+            None::<&str>,
+            dir,
+            Some("none"),
+            MsFlags::MS_SHARED | MsFlags::MS_REC,
+            None::<&str>,
+        )
+    };
+    match shared(RUN_DIR) {
+        Ok(()) => {}
+        Err(nix::errno::Errno::EINVAL) => {
+            // Not a mount point yet: bind it onto itself first, then share it.
+            mount(
+                Some(RUN_DIR),
+                RUN_DIR,
+                Some("none"),
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .map_err(|e| Error::sys(format!("bind-mount {RUN_DIR}"), e as i32))?;
+            shared(RUN_DIR).map_err(|e| Error::sys(format!("make {RUN_DIR} shared"), e as i32))?;
+        }
+        Err(e) => return Err(Error::sys(format!("make {RUN_DIR} shared"), e as i32)),
+    }
+    DONE.store(true, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Creates the empty file the namespace will be bind-mounted on; fails if the name is taken.
+pub fn create_pin(name: &str) -> Result<()> {
+    ensure_run_dir()?;
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o444)
+        .open(path(name))
+        .map(drop)
+        .map_err(|e| match e.kind() {
+            ErrorKind::AlreadyExists => Error::new(format!("namespace {name:?} already exists")),
+            _ => Error::io(format!("create {}", path(name).display()), e),
+        })
+}
+
+/// Pins the calling thread's network namespace on /run/netns/NAME (run on the namespace thread).
+pub fn pin_current_thread(name: &str) -> Result<()> {
+    mount(
+        Some("/proc/thread-self/ns/net"),
+        &path(name),
+        Some("none"),
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| Error::sys(format!("bind-mount namespace {name:?}"), e as i32))
+}
+
+/// Unpins and removes /run/netns/NAME; the kernel frees the namespace when its last user goes.
+pub fn remove(name: &str) -> Result<()> {
+    let p = path(name);
+    if !p.exists() {
+        return Err(not_found(name));
+    }
+    match umount2(&p, MntFlags::MNT_DETACH) {
+        Ok(()) | Err(nix::errno::Errno::EINVAL) => {}
+        Err(e) => return Err(Error::sys(format!("unmount namespace {name:?}"), e as i32)),
+    }
+    fs::remove_file(&p).map_err(|e| Error::io(format!("remove {}", p.display()), e))
+}
+
+/// Removes a pin file that never got its mount (a failed add).
+pub fn remove_pin(name: &str) {
+    let _ = fs::remove_file(path(name));
+}
+
+pub fn open(name: &str) -> Result<File> {
+    check_nsname(name)?;
+    File::open(path(name)).map_err(|e| match e.kind() {
+        ErrorKind::NotFound => not_found(name),
+        _ => Error::io(format!("open namespace {name:?}"), e),
+    })
+}
+
+pub fn exists(name: &str) -> bool {
+    check_nsname(name).is_ok() && path(name).exists()
+}
+
+/// Names under /run/netns, sorted (as `ip netns list`, without ids).
+pub fn list() -> Result<Vec<String>> {
+    let rd = match fs::read_dir(RUN_DIR) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(vec![]),
+        Err(e) => return Err(Error::io(format!("read {RUN_DIR}"), e)),
+    };
+    let mut names: Vec<String> = rd
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+fn ns_key(meta: &fs::Metadata) -> (u64, u64) {
+    (meta.dev(), meta.ino())
+}
+
+/// The named namespace process `pid` is in, like `ip netns identify PID`.
+pub fn identify(pid: i32) -> Result<Option<String>> {
+    let meta = fs::metadata(format!("/proc/{pid}/ns/net")).map_err(|e| match e.kind() {
+        ErrorKind::NotFound => Error::new(format!("no process with pid {pid}")),
+        _ => Error::io(format!("read the namespace of pid {pid}"), e),
+    })?;
+    let want = ns_key(&meta);
+    for name in list()? {
+        if let Ok(m) = fs::metadata(path(&name)) {
+            if ns_key(&m) == want {
+                return Ok(Some(name));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Processes whose network namespace is `ns`, like `ip netns pids NAME`.
+pub fn pids(ns: &File) -> Result<Vec<i32>> {
+    let want = ns_key(&ns.metadata().map_err(|e| Error::io("stat namespace", e))?);
+    let mut out = vec![];
+    let rd = fs::read_dir("/proc").map_err(|e| Error::io("read /proc", e))?;
+    for entry in rd.filter_map(|e| e.ok()) {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if let Ok(m) = fs::metadata(format!("/proc/{pid}/ns/net")) {
+            if ns_key(&m) == want {
+                out.push(pid);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}

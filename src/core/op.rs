@@ -1,0 +1,430 @@
+//! Every change lunet makes to the kernel is one `Op`. All of them pass through
+//! `Net::apply`, which traces them (as the equivalent `ip` command) and executes
+//! them; the same list is what a journal records and what a plan prints.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use super::names::{format_mac, Cidr, Dest};
+use super::netns::NsId;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    NsAdd {
+        name: String,
+    },
+    NsDel {
+        name: String,
+    },
+    LinkAdd {
+        ns: NsId,
+        link: NewLink,
+    },
+    LinkSet {
+        ns: NsId,
+        dev: String,
+        change: LinkChange,
+    },
+    LinkDel {
+        ns: NsId,
+        dev: String,
+    },
+    AddrAdd {
+        ns: NsId,
+        dev: String,
+        cidr: Cidr,
+    },
+    AddrDel {
+        ns: NsId,
+        dev: String,
+        cidr: Cidr,
+    },
+    RouteAdd {
+        ns: NsId,
+        route: RouteSpec,
+    },
+    RouteDel {
+        ns: NsId,
+        route: RouteSpec,
+    },
+    RuleAdd {
+        ns: NsId,
+        rule: RuleSpec,
+    },
+    RuleDel {
+        ns: NsId,
+        rule: RuleSpec,
+    },
+    Sysctl {
+        ns: NsId,
+        key: String,
+        value: String,
+    },
+}
+
+/// A link to create (`ip link add`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewLink {
+    pub name: String,
+    pub kind: LinkKind,
+    pub mtu: Option<u32>,
+    pub mac: Option<[u8; 6]>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum LinkKind {
+    /// The peer is created directly in `peer_ns` (by fd), never moved there afterwards.
+    Veth {
+        peer: String,
+        peer_ns: NsId,
+    },
+    Bridge,
+    Dummy,
+    Vlan {
+        parent: String,
+        id: u16,
+    },
+    Macvlan {
+        parent: String,
+        mode: MacvlanMode,
+    },
+    Vxlan(VxlanSpec),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MacvlanMode {
+    Private,
+    Vepa,
+    Bridge,
+    Passthru,
+}
+
+impl MacvlanMode {
+    pub fn parse(s: &str) -> Option<MacvlanMode> {
+        Some(match s {
+            "private" => MacvlanMode::Private,
+            "vepa" => MacvlanMode::Vepa,
+            "bridge" => MacvlanMode::Bridge,
+            "passthru" => MacvlanMode::Passthru,
+            _ => return None,
+        })
+    }
+    fn as_str(&self) -> &'static str {
+        match self {
+            MacvlanMode::Private => "private",
+            MacvlanMode::Vepa => "vepa",
+            MacvlanMode::Bridge => "bridge",
+            MacvlanMode::Passthru => "passthru",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct VxlanSpec {
+    pub id: u32,
+    pub remote: Option<IpAddr>,
+    pub local: Option<IpAddr>,
+    pub group: Option<IpAddr>,
+    pub dev: Option<String>,
+    pub port: Option<u16>,
+}
+
+/// Changes to an existing link (`ip link set`); `None` leaves a property alone.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LinkChange {
+    pub up: Option<bool>,
+    pub mtu: Option<u32>,
+    pub mac: Option<[u8; 6]>,
+    /// `Some(None)` = nomaster.
+    pub master: Option<Option<String>>,
+    pub name: Option<String>,
+    pub ns: Option<NsId>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Global,
+    Link,
+    Host,
+}
+
+impl Scope {
+    pub fn parse(s: &str) -> Option<Scope> {
+        Some(match s {
+            "global" | "universe" => Scope::Global,
+            "link" => Scope::Link,
+            "host" => Scope::Host,
+            _ => return None,
+        })
+    }
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Scope::Global => "global",
+            Scope::Link => "link",
+            Scope::Host => "host",
+        }
+    }
+}
+
+/// A route (`ip route add/del`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RouteSpec {
+    pub to: Option<Dest>,
+    pub via: Option<IpAddr>,
+    pub dev: Option<String>,
+    pub table: Option<u32>,
+    pub metric: Option<u32>,
+    pub src: Option<IpAddr>,
+    pub scope: Option<Scope>,
+}
+
+impl RouteSpec {
+    pub fn is_ipv6(&self) -> bool {
+        self.to.map(|d| d.is_ipv6()).unwrap_or(false)
+            || self.via.map(|v| v.is_ipv6()).unwrap_or(false)
+    }
+}
+
+/// A policy routing rule (`ip rule add/del`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RuleSpec {
+    pub from: Option<Cidr>,
+    pub to: Option<Cidr>,
+    pub table: Option<u32>,
+    pub priority: Option<u32>,
+    pub iif: Option<String>,
+    pub fwmark: Option<u32>,
+    pub v6: bool,
+}
+
+fn family_flag(v6: bool) -> &'static str {
+    if v6 {
+        " -6"
+    } else {
+        ""
+    }
+}
+
+fn ip6(ns: &NsId, v6: bool) -> String {
+    let ip = ns.ip();
+    format!("ip{}{}", family_flag(v6), &ip[2..])
+}
+
+impl fmt::Display for RouteSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.to {
+            Some(to) => write!(f, "{to}")?,
+            None => f.write_str("default")?,
+        }
+        if let Some(v) = &self.via {
+            write!(f, " via {v}")?;
+        }
+        if let Some(d) = &self.dev {
+            write!(f, " dev {d}")?;
+        }
+        if let Some(t) = self.table {
+            write!(f, " table {t}")?;
+        }
+        if let Some(m) = self.metric {
+            write!(f, " metric {m}")?;
+        }
+        if let Some(s) = &self.src {
+            write!(f, " src {s}")?;
+        }
+        if let Some(s) = self.scope {
+            write!(f, " scope {}", s.as_str())?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for RuleSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = vec![];
+        if let Some(p) = self.priority {
+            parts.push(format!("priority {p}"));
+        }
+        if let Some(c) = &self.from {
+            parts.push(format!("from {c}"));
+        }
+        if let Some(c) = &self.to {
+            parts.push(format!("to {c}"));
+        }
+        if let Some(i) = &self.iif {
+            parts.push(format!("iif {i}"));
+        }
+        if let Some(m) = self.fwmark {
+            parts.push(format!("fwmark {m:#x}"));
+        }
+        parts.push(format!("table {}", self.table.unwrap_or(254)));
+        f.write_str(&parts.join(" "))
+    }
+}
+
+impl fmt::Display for LinkChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(ns) = &self.ns {
+            match ns {
+                NsId::Host => f.write_str(" netns 1")?,
+                NsId::Named(n) => write!(f, " netns {n}")?,
+            }
+        }
+        if let Some(n) = &self.name {
+            write!(f, " name {n}")?;
+        }
+        if let Some(m) = self.mtu {
+            write!(f, " mtu {m}")?;
+        }
+        if let Some(m) = &self.mac {
+            write!(f, " address {}", format_mac(m))?;
+        }
+        match &self.master {
+            Some(Some(m)) => write!(f, " master {m}")?,
+            Some(None) => f.write_str(" nomaster")?,
+            None => {}
+        }
+        match self.up {
+            Some(true) => f.write_str(" up")?,
+            Some(false) => f.write_str(" down")?,
+            None => {}
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Op {
+    /// The equivalent iproute2 (or sysctl) command line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Op::NsAdd { name } => write!(f, "ip netns add {name}"),
+            Op::NsDel { name } => write!(f, "ip netns del {name}"),
+            Op::LinkAdd { ns, link } => {
+                write!(f, "{} link add {}", ns.ip(), link.name)?;
+                if let Some(m) = link.mtu {
+                    write!(f, " mtu {m}")?;
+                }
+                if let Some(m) = &link.mac {
+                    write!(f, " address {}", format_mac(m))?;
+                }
+                match &link.kind {
+                    LinkKind::Veth { peer, peer_ns } => {
+                        write!(f, " type veth peer name {peer}")?;
+                        if let Some(m) = link.mtu {
+                            write!(f, " mtu {m}")?;
+                        }
+                        if peer_ns != ns {
+                            match peer_ns {
+                                NsId::Host => f.write_str(" netns 1")?,
+                                NsId::Named(n) => write!(f, " netns {n}")?,
+                            }
+                        }
+                        Ok(())
+                    }
+                    LinkKind::Bridge => f.write_str(" type bridge"),
+                    LinkKind::Dummy => f.write_str(" type dummy"),
+                    LinkKind::Vlan { parent, id } => write!(f, " link {parent} type vlan id {id}"),
+                    LinkKind::Macvlan { parent, mode } => {
+                        write!(f, " link {parent} type macvlan mode {}", mode.as_str())
+                    }
+                    LinkKind::Vxlan(v) => {
+                        write!(f, " type vxlan id {}", v.id)?;
+                        if let Some(a) = v.remote {
+                            write!(f, " remote {a}")?;
+                        }
+                        if let Some(a) = v.local {
+                            write!(f, " local {a}")?;
+                        }
+                        if let Some(a) = v.group {
+                            write!(f, " group {a}")?;
+                        }
+                        if let Some(d) = &v.dev {
+                            write!(f, " dev {d}")?;
+                        }
+                        write!(f, " dstport {}", v.port.unwrap_or(4789))
+                    }
+                }
+            }
+            Op::LinkSet { ns, dev, change } => write!(f, "{} link set dev {dev}{change}", ns.ip()),
+            Op::LinkDel { ns, dev } => write!(f, "{} link del dev {dev}", ns.ip()),
+            Op::AddrAdd { ns, dev, cidr } => write!(f, "{} addr add {cidr} dev {dev}", ns.ip()),
+            Op::AddrDel { ns, dev, cidr } => write!(f, "{} addr del {cidr} dev {dev}", ns.ip()),
+            Op::RouteAdd { ns, route } => {
+                write!(f, "{} route add {route}", ip6(ns, route.is_ipv6()))
+            }
+            Op::RouteDel { ns, route } => {
+                write!(f, "{} route del {route}", ip6(ns, route.is_ipv6()))
+            }
+            Op::RuleAdd { ns, rule } => write!(f, "{} rule add {rule}", ip6(ns, rule.v6)),
+            Op::RuleDel { ns, rule } => write!(f, "{} rule del {rule}", ip6(ns, rule.v6)),
+            Op::Sysctl { ns, key, value } => {
+                write!(f, "{}sysctl -qw {key}={value}", ns.exec_prefix())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named(n: &str) -> NsId {
+        NsId::Named(n.into())
+    }
+
+    #[test]
+    fn ops_print_as_ip_commands() {
+        let op = Op::LinkAdd {
+            ns: NsId::Host,
+            link: NewLink {
+                name: "veth1".into(),
+                kind: LinkKind::Veth {
+                    peer: "eth0".into(),
+                    peer_ns: named("h1"),
+                },
+                mtu: None,
+                mac: None,
+            },
+        };
+        assert_eq!(
+            op.to_string(),
+            "ip link add veth1 type veth peer name eth0 netns h1"
+        );
+        let op = Op::RouteAdd {
+            ns: named("h1"),
+            route: RouteSpec {
+                to: Some(Dest::Default { v6: false }),
+                via: Some("10.0.0.1".parse().unwrap()),
+                ..Default::default()
+            },
+        };
+        assert_eq!(op.to_string(), "ip -n h1 route add default via 10.0.0.1");
+        let op = Op::RouteAdd {
+            ns: named("h1"),
+            route: RouteSpec {
+                to: Some(Dest::parse("fd00::/64", false).unwrap()),
+                dev: Some("eth0".into()),
+                ..Default::default()
+            },
+        };
+        assert_eq!(op.to_string(), "ip -6 -n h1 route add fd00::/64 dev eth0");
+        let op = Op::LinkSet {
+            ns: named("a"),
+            dev: "x".into(),
+            change: LinkChange {
+                master: Some(None),
+                up: Some(true),
+                ..Default::default()
+            },
+        };
+        assert_eq!(op.to_string(), "ip -n a link set dev x nomaster up");
+        let op = Op::Sysctl {
+            ns: named("r"),
+            key: "net.ipv4.ip_forward".into(),
+            value: "1".into(),
+        };
+        assert_eq!(
+            op.to_string(),
+            "ip netns exec r sysctl -qw net.ipv4.ip_forward=1"
+        );
+    }
+}

@@ -1,0 +1,104 @@
+//! The Lua binding: a thin layer that turns Lua values into core calls and core
+//! results into plain tables. `install` registers everything in one place.
+
+mod args;
+mod link;
+mod ns;
+mod specs;
+mod stdlib;
+mod tables;
+
+use std::rc::Rc;
+
+use mlua::{Lua, MultiValue, Table};
+
+use crate::core::{netns, Net, NsId};
+use args::{Args, Named};
+pub use link::Link;
+pub use ns::Ns;
+
+/// The core handle shared by every binding call.
+pub(crate) fn net(lua: &Lua) -> Rc<Net> {
+    lua.app_data_ref::<Rc<Net>>()
+        .expect("lunet binding not installed")
+        .clone()
+}
+
+/// Installs `net` (global and `require "lunet"`) and the Lua standard library modules.
+pub fn install(lua: &Lua, net: Rc<Net>) -> mlua::Result<Table> {
+    lua.set_app_data(net);
+    let t = lua.create_table()?;
+    t.set("ns", ns_module(lua)?)?;
+    t.set("host", Ns { id: NsId::Host })?;
+    t.set("version", env!("CARGO_PKG_VERSION"))?;
+    lua.globals().set("net", t.clone())?;
+    let preload: Table = lua.globals().get::<Table>("package")?.get("preload")?;
+    let module = t.clone();
+    preload.set(
+        "lunet",
+        lua.create_function(move |_, ()| Ok(module.clone()))?,
+    )?;
+    stdlib::install(lua, &preload)?;
+    Ok(t)
+}
+
+fn ns_module(lua: &Lua) -> mlua::Result<Table> {
+    let m = lua.create_table()?;
+    m.set(
+        "add",
+        lua.create_async_function(|lua, args: MultiValue| async move {
+            let a = Args::new("net.ns.add", args);
+            let name = a.string(1, "name")?;
+            let o = a.opts(2, &["lo"])?;
+            NsId::named(&name).named(a.f)?;
+            net(&lua)
+                .ns_add(&name, o.bool("lo")?.unwrap_or(true))
+                .await
+                .named(a.f)?;
+            Ok(Ns {
+                id: NsId::Named(name),
+            })
+        })?,
+    )?;
+    m.set(
+        "get",
+        lua.create_async_function(|lua, args: MultiValue| async move {
+            let a = Args::new("net.ns.get", args);
+            let id = NsId::named(&a.string(1, "name")?).named(a.f)?;
+            net(&lua).ns(&id).await.named(a.f)?;
+            Ok(Ns { id })
+        })?,
+    )?;
+    m.set(
+        "exists",
+        lua.create_function(|_, args: MultiValue| {
+            let a = Args::new("net.ns.exists", args);
+            Ok(netns::exists(&a.string(1, "name")?))
+        })?,
+    )?;
+    m.set(
+        "list",
+        lua.create_function(|_, ()| netns::list().named("net.ns.list"))?,
+    )?;
+    m.set(
+        "delete",
+        lua.create_async_function(|lua, args: MultiValue| async move {
+            let a = Args::new("net.ns.delete", args);
+            let name = a.string(1, "name")?;
+            let o = a.opts(2, &["kill"])?;
+            net(&lua)
+                .ns_delete(&name, o.bool("kill")?.unwrap_or(true))
+                .await
+                .named(a.f)
+        })?,
+    )?;
+    m.set(
+        "identify",
+        lua.create_function(|_, args: MultiValue| {
+            let a = Args::new("net.ns.identify", args);
+            let pid = a.integer(1, "pid")?;
+            netns::identify(pid as i32).named(a.f)
+        })?,
+    )?;
+    Ok(m)
+}

@@ -1,0 +1,430 @@
+//! `Ns`: a thin Lua handle on a namespace (its id); every call looks it up again.
+
+use mlua::{
+    AnyUserData, Lua, MetaMethod, MultiValue, UserData, UserDataMethods, UserDataRef, Value,
+};
+
+use super::args::{fail, type_name, Args, Named};
+use super::link::Link;
+use super::{net, specs, tables};
+use crate::core::names::{parse_mac, sysctl_path};
+use crate::core::op::{LinkChange, LinkKind, MacvlanMode, NewLink, Op, VxlanSpec};
+use crate::core::{addr, link, route, rule, Net, NsId};
+
+#[derive(Clone, Debug)]
+pub struct Ns {
+    pub id: NsId,
+}
+
+/// A namespace given as an `Ns` or a name.
+pub fn ns_arg(f: &str, v: &Value) -> mlua::Result<NsId> {
+    match v {
+        Value::UserData(ud) => match ud.borrow::<Ns>() {
+            Ok(ns) => Ok(ns.id.clone()),
+            Err(_) => Err(fail(
+                f,
+                format!("expected a namespace (Ns or name), got {}", type_name(v)),
+            )),
+        },
+        Value::String(s) => NsId::named(&s.to_str()?).named(f),
+        other => Err(fail(
+            f,
+            format!(
+                "expected a namespace (Ns or name), got {}",
+                type_name(other)
+            ),
+        )),
+    }
+}
+
+/// Applies `op`; if it fails, undoes `created` (best effort) so nothing is left half-made.
+async fn apply_or_undo(net: &Net, f: &str, op: Op, created: &[Op]) -> mlua::Result<()> {
+    if let Err(e) = net.apply(&op).await {
+        for undo in created.iter().rev() {
+            let _ = net.apply(undo).await;
+        }
+        return Err(super::args::lerr(f, e));
+    }
+    Ok(())
+}
+
+async fn new_link(
+    lua: &Lua,
+    net: &Net,
+    f: &'static str,
+    ns: &NsId,
+    name: &str,
+) -> mlua::Result<AnyUserData> {
+    let handle = net.ns(ns).await.named(f)?;
+    let index = link::index(&handle, name).await.named(f)?;
+    lua.create_userdata(Link::new(ns.clone(), name.to_string(), index))
+}
+
+async fn veth(lua: Lua, id: NsId, args: MultiValue) -> mlua::Result<(AnyUserData, AnyUserData)> {
+    let f = "ns:veth";
+    let a = Args::new(f, args);
+    let name = a.string(1, "name")?;
+    let peer = a.string(2, "peer")?;
+    let o = a.opts(3, &["peer_ns", "mtu", "master", "up"])?;
+    let peer_ns = match o.value("peer_ns")? {
+        Value::Nil => id.clone(),
+        v => ns_arg(f, &v)?,
+    };
+    let up = o.bool("up")?.unwrap_or(false);
+    let master = super::link::master_arg(f, &id, o.value("master")?)?.flatten();
+    let net = net(&lua);
+    let add = Op::LinkAdd {
+        ns: id.clone(),
+        link: NewLink {
+            name: name.clone(),
+            kind: LinkKind::Veth {
+                peer: peer.clone(),
+                peer_ns: peer_ns.clone(),
+            },
+            mtu: o.u32("mtu")?,
+            mac: None,
+        },
+    };
+    net.apply(&add).await.named(f)?;
+    let undo = [Op::LinkDel {
+        ns: id.clone(),
+        dev: name.clone(),
+    }];
+    if master.is_some() || up {
+        let change = LinkChange {
+            master: master.map(Some),
+            up: up.then_some(true),
+            ..Default::default()
+        };
+        apply_or_undo(
+            &net,
+            f,
+            Op::LinkSet {
+                ns: id.clone(),
+                dev: name.clone(),
+                change,
+            },
+            &undo,
+        )
+        .await?;
+    }
+    if up {
+        // A veth peer cannot be created up (ENOTCONN): bring it up afterwards.
+        let change = LinkChange {
+            up: Some(true),
+            ..Default::default()
+        };
+        apply_or_undo(
+            &net,
+            f,
+            Op::LinkSet {
+                ns: peer_ns.clone(),
+                dev: peer.clone(),
+                change,
+            },
+            &undo,
+        )
+        .await?;
+    }
+    let a = new_link(&lua, &net, f, &id, &name).await?;
+    let b = new_link(&lua, &net, f, &peer_ns, &peer).await?;
+    Ok((a, b))
+}
+
+/// The shared tail of bridge/vlan/macvlan/vxlan/dummy: create, then mtu/mac/up.
+async fn simple_link(
+    lua: &Lua,
+    f: &'static str,
+    id: NsId,
+    name: String,
+    kind: LinkKind,
+    o: &super::args::Opts,
+) -> mlua::Result<AnyUserData> {
+    let net = net(lua);
+    let mac = o
+        .string("mac")?
+        .map(|m| parse_mac(&m))
+        .transpose()
+        .named(f)?;
+    let add = Op::LinkAdd {
+        ns: id.clone(),
+        link: NewLink {
+            name: name.clone(),
+            kind,
+            mtu: o.u32("mtu")?,
+            mac,
+        },
+    };
+    net.apply(&add).await.named(f)?;
+    if o.bool("up")?.unwrap_or(false) {
+        let undo = [Op::LinkDel {
+            ns: id.clone(),
+            dev: name.clone(),
+        }];
+        let change = LinkChange {
+            up: Some(true),
+            ..Default::default()
+        };
+        apply_or_undo(
+            &net,
+            f,
+            Op::LinkSet {
+                ns: id.clone(),
+                dev: name.clone(),
+                change,
+            },
+            &undo,
+        )
+        .await?;
+    }
+    new_link(lua, &net, f, &id, &name).await
+}
+
+impl UserData for Ns {
+    fn add_fields<F: mlua::UserDataFields<Self>>(fields: &mut F) {
+        fields.add_field_method_get("name", |_, this| Ok(this.id.to_string()));
+    }
+
+    fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+        m.add_meta_method(MetaMethod::ToString, |_, this, ()| {
+            Ok(format!("Ns({})", this.id))
+        });
+        m.add_meta_method(MetaMethod::Eq, |_, this, other: UserDataRef<Ns>| {
+            Ok(this.id == other.id)
+        });
+
+        m.add_async_method("veth", |lua, this, args: MultiValue| async move {
+            veth(lua, this.id.clone(), args).await
+        });
+        m.add_async_method("bridge", |lua, this, args: MultiValue| async move {
+            let a = Args::new("ns:bridge", args);
+            let o = a.opts(2, &["mtu", "mac", "up"])?;
+            simple_link(
+                &lua,
+                a.f,
+                this.id.clone(),
+                a.string(1, "name")?,
+                LinkKind::Bridge,
+                &o,
+            )
+            .await
+        });
+        m.add_async_method("dummy", |lua, this, args: MultiValue| async move {
+            let a = Args::new("ns:dummy", args);
+            let o = a.opts(2, &["mtu", "mac", "up"])?;
+            simple_link(
+                &lua,
+                a.f,
+                this.id.clone(),
+                a.string(1, "name")?,
+                LinkKind::Dummy,
+                &o,
+            )
+            .await
+        });
+        m.add_async_method("vlan", |lua, this, args: MultiValue| async move {
+            let a = Args::new("ns:vlan", args);
+            let (name, parent) = (a.string(1, "name")?, a.string(2, "parent")?);
+            let id = a.integer(3, "id")?;
+            if !(1..=4094).contains(&id) {
+                return Err(fail(a.f, format!("vlan id must be 1..4094, got {id}")));
+            }
+            let o = a.opts(4, &["mtu", "mac", "up"])?;
+            simple_link(
+                &lua,
+                a.f,
+                this.id.clone(),
+                name,
+                LinkKind::Vlan {
+                    parent,
+                    id: id as u16,
+                },
+                &o,
+            )
+            .await
+        });
+        m.add_async_method("macvlan", |lua, this, args: MultiValue| async move {
+            let a = Args::new("ns:macvlan", args);
+            let (name, parent) = (a.string(1, "name")?, a.string(2, "parent")?);
+            let o = a.opts(3, &["mode", "mtu", "mac", "up"])?;
+            let mode = match o.string("mode")? {
+                None => MacvlanMode::Bridge,
+                Some(s) => MacvlanMode::parse(&s).ok_or_else(|| {
+                    fail(
+                        a.f,
+                        format!("bad mode {s:?}: expected private, vepa, bridge or passthru"),
+                    )
+                })?,
+            };
+            simple_link(
+                &lua,
+                a.f,
+                this.id.clone(),
+                name,
+                LinkKind::Macvlan { parent, mode },
+                &o,
+            )
+            .await
+        });
+        m.add_async_method("vxlan", |lua, this, args: MultiValue| async move {
+            let a = Args::new("ns:vxlan", args);
+            let name = a.string(1, "name")?;
+            let o = a.opts(
+                2,
+                &[
+                    "id", "remote", "local", "group", "dev", "port", "mtu", "mac", "up",
+                ],
+            )?;
+            let ip = |k: &str| -> mlua::Result<Option<std::net::IpAddr>> {
+                o.string(k)?
+                    .map(|s| crate::core::names::parse_ip(k, &s))
+                    .transpose()
+                    .named(a.f)
+            };
+            let spec = VxlanSpec {
+                id: o
+                    .int("id", 0, (1 << 24) - 1)?
+                    .ok_or_else(|| fail(a.f, "option \"id\" (the VNI) is required"))?
+                    as u32,
+                remote: ip("remote")?,
+                local: ip("local")?,
+                group: ip("group")?,
+                dev: o.string("dev")?,
+                port: o.int("port", 1, 65535)?.map(|p| p as u16),
+            };
+            simple_link(&lua, a.f, this.id.clone(), name, LinkKind::Vxlan(spec), &o).await
+        });
+        m.add_async_method("link", |lua, this, args: MultiValue| async move {
+            let a = Args::new("ns:link", args);
+            let name = a.string(1, "name")?;
+            new_link(&lua, &net(&lua), a.f, &this.id, &name).await
+        });
+        m.add_async_method("links", |lua, this, ()| async move {
+            let net = net(&lua);
+            net.trace_read(|| format!("{} -j link show", this.id.ip()));
+            let ns = net.ns(&this.id).await.named("ns:links")?;
+            let links = link::list(&ns).await.named("ns:links")?;
+            tables::list(&lua, &links, tables::link)
+        });
+        m.add_async_method("addrs", |lua, this, args: MultiValue| async move {
+            let a = Args::new("ns:addrs", args);
+            let dev = a.opt_string(1, "dev")?;
+            let net = net(&lua);
+            net.trace_read(|| format!("{} -j addr show", this.id.ip()));
+            let ns = net.ns(&this.id).await.named(a.f)?;
+            let addrs = addr::list(&ns, dev.as_deref()).await.named(a.f)?;
+            tables::list(&lua, &addrs, tables::addr)
+        });
+        m.add_async_method("route_add", |lua, this, args: MultiValue| async move {
+            let a = Args::new("ns:route_add", args);
+            let route = specs::route(a.f, a.table(1, "spec")?)?;
+            net(&lua)
+                .apply(&Op::RouteAdd {
+                    ns: this.id.clone(),
+                    route,
+                })
+                .await
+                .named(a.f)
+        });
+        m.add_async_method("route_del", |lua, this, args: MultiValue| async move {
+            let a = Args::new("ns:route_del", args);
+            let route = specs::route(a.f, a.table(1, "spec")?)?;
+            net(&lua)
+                .apply(&Op::RouteDel {
+                    ns: this.id.clone(),
+                    route,
+                })
+                .await
+                .named(a.f)
+        });
+        m.add_async_method("routes", |lua, this, args: MultiValue| async move {
+            let a = Args::new("ns:routes", args);
+            let filter = match a.get(1) {
+                Value::Nil => None,
+                _ => Some(a.table(1, "filter")?),
+            };
+            let filter = specs::route_filter(a.f, filter)?;
+            let net = net(&lua);
+            net.trace_read(|| format!("{} -j route show", this.id.ip()));
+            let ns = net.ns(&this.id).await.named(a.f)?;
+            let routes = route::list(&ns, &filter).await.named(a.f)?;
+            tables::list(&lua, &routes, tables::route)
+        });
+        m.add_async_method("rule_add", |lua, this, args: MultiValue| async move {
+            let a = Args::new("ns:rule_add", args);
+            let rule = specs::rule(a.f, a.table(1, "spec")?)?;
+            net(&lua)
+                .apply(&Op::RuleAdd {
+                    ns: this.id.clone(),
+                    rule,
+                })
+                .await
+                .named(a.f)
+        });
+        m.add_async_method("rule_del", |lua, this, args: MultiValue| async move {
+            let a = Args::new("ns:rule_del", args);
+            let rule = specs::rule(a.f, a.table(1, "spec")?)?;
+            net(&lua)
+                .apply(&Op::RuleDel {
+                    ns: this.id.clone(),
+                    rule,
+                })
+                .await
+                .named(a.f)
+        });
+        m.add_async_method("rules", |lua, this, ()| async move {
+            let net = net(&lua);
+            net.trace_read(|| format!("{} -j rule show", this.id.ip()));
+            let ns = net.ns(&this.id).await.named("ns:rules")?;
+            let rules = rule::list(&ns).await.named("ns:rules")?;
+            tables::list(&lua, &rules, tables::rule)
+        });
+        m.add_async_method("sysctl", |lua, this, args: MultiValue| async move {
+            let a = Args::new("ns:sysctl", args);
+            let key = a.string(1, "key")?;
+            sysctl_path(&key).named(a.f)?;
+            let value = match a.get(2) {
+                Value::Nil => None,
+                Value::Boolean(b) => Some(if b { "1".to_string() } else { "0".to_string() }),
+                Value::Integer(n) => Some(n.to_string()),
+                Value::Number(n) => Some(n.to_string()),
+                Value::String(s) => Some(s.to_str()?.to_string()),
+                other => {
+                    return Err(fail(
+                        a.f,
+                        format!(
+                            "argument #2 (value) must be a string, number or boolean, got {}",
+                            type_name(&other)
+                        ),
+                    ))
+                }
+            };
+            let net = net(&lua);
+            let old = net.sysctl_get(&this.id, &key).await.named(a.f)?;
+            if let Some(value) = value {
+                net.apply(&Op::Sysctl {
+                    ns: this.id.clone(),
+                    key,
+                    value,
+                })
+                .await
+                .named(a.f)?;
+            }
+            Ok(old)
+        });
+        m.add_async_method("pids", |lua, this, ()| async move {
+            net(&lua).ns_pids(&this.id).await.named("ns:pids")
+        });
+        m.add_async_method("delete", |lua, this, args: MultiValue| async move {
+            let a = Args::new("ns:delete", args);
+            let o = a.opts(1, &["kill"])?;
+            let NsId::Named(name) = &this.id else {
+                return Err(fail(a.f, "the host namespace cannot be deleted"));
+            };
+            net(&lua)
+                .ns_delete(name, o.bool("kill")?.unwrap_or(true))
+                .await
+                .named(a.f)
+        });
+    }
+}
