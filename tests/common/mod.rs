@@ -1,0 +1,164 @@
+//! Test sandboxes: each test gets its own throw-away network + mount + PID
+//! namespace (via `unshare`), so tests run in parallel without colliding and
+//! nothing they do can reach the machine's own network. Killing the sandbox's
+//! PID 1 ends every process started inside it.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+
+pub struct Sandbox {
+    holder: Child,
+    /// Host-side pid of the sandbox's PID 1.
+    pub pid: u32,
+    pub dir: tempdir::Dir,
+}
+
+pub mod tempdir {
+    use std::path::{Path, PathBuf};
+
+    /// A temporary directory removed on drop.
+    pub struct Dir(pub PathBuf);
+
+    impl Dir {
+        pub fn new() -> Dir {
+            static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+            let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let p = std::env::temp_dir().join(format!("lunet-test-{}-{n}", std::process::id()));
+            std::fs::create_dir_all(&p).unwrap();
+            Dir(p)
+        }
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+pub fn lunet_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_lunet"))
+}
+
+const SETUP: &str = "set -e
+mkdir -p /run/netns /etc/netns /run/lunet
+for d in /run/netns /etc/netns /run/lunet; do mount -t tmpfs -o mode=0755 tmpfs $d; done
+mount -t sysfs sysfs /sys
+ip link set lo up
+echo ready
+exec sleep 1000000";
+
+impl Sandbox {
+    pub fn new() -> Sandbox {
+        let mut holder = Command::new("unshare")
+            .args(["--net", "--mount", "--pid", "--fork", "--mount-proc", "--kill-child", "--propagation", "private"])
+            .args(["sh", "-c", SETUP])
+            .stdout(Stdio::piped())
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("unshare (util-linux) must be installed, and tests run as root");
+        let mut line = String::new();
+        BufReader::new(holder.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "ready", "sandbox setup failed");
+        let children = std::fs::read_to_string(format!("/proc/{}/task/{}/children", holder.id(), holder.id())).unwrap();
+        let pid = children.split_whitespace().next().expect("sandbox PID 1").parse().unwrap();
+        Sandbox { holder, pid, dir: tempdir::Dir::new() }
+    }
+
+    /// A command that runs inside the sandbox.
+    pub fn command(&self, prog: &str) -> Command {
+        let mut c = Command::new("nsenter");
+        c.args(["-t", &self.pid.to_string(), "-n", "-m", "-p", "--"]).arg(prog);
+        c.stdin(Stdio::null());
+        c
+    }
+
+    pub fn run(&self, prog: &str, args: &[&str]) -> Output {
+        self.command(prog).args(args).output().unwrap()
+    }
+
+    /// Runs a shell line inside the sandbox; panics unless it succeeds; returns stdout.
+    pub fn sh(&self, script: &str) -> String {
+        let out = self.run("sh", &["-c", script]);
+        assert!(out.status.success(), "`{script}` failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Whether a shell line succeeds inside the sandbox.
+    pub fn ok(&self, script: &str) -> bool {
+        self.run("sh", &["-c", script]).status.success()
+    }
+
+    /// `ip -j …` inside the sandbox, parsed.
+    pub fn ip_json(&self, args: &str) -> serde_json::Value {
+        let out = self.sh(&format!("ip -j {args}"));
+        if out.trim().is_empty() {
+            return serde_json::Value::Array(vec![]);
+        }
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("ip -j {args}: {e}: {out}"))
+    }
+
+    /// Runs `lunet ARGS…` inside the sandbox (not in --sandbox mode: the sandbox is this one).
+    pub fn lunet(&self, args: &[&str]) -> Output {
+        self.command(lunet_bin().to_str().unwrap()).args(args).output().unwrap()
+    }
+
+    /// Writes `code` to a file and runs it with `lunet run`.
+    pub fn lua(&self, code: &str) -> Output {
+        let path = self.write("script.lua", code);
+        self.lunet(&["run", path.to_str().unwrap()])
+    }
+
+    /// Runs Lua code that must succeed; returns its stdout.
+    pub fn lua_ok(&self, code: &str) -> String {
+        let out = self.lua(code);
+        assert!(
+            out.status.success(),
+            "lua failed (exit {:?}):\n--- stderr\n{}\n--- stdout\n{}\n--- code\n{code}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs Lua code that must fail; returns its stderr.
+    pub fn lua_err(&self, code: &str) -> String {
+        let out = self.lua(code);
+        assert!(!out.status.success(), "lua unexpectedly succeeded:\n{code}\n{}", String::from_utf8_lossy(&out.stdout));
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "a panic reached the user: {err}");
+        err
+    }
+
+    pub fn write(&self, name: &str, content: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::File::create(&p).unwrap().write_all(content.as_bytes()).unwrap();
+        p
+    }
+
+    /// Everything an observer sees of the sandbox's network state, for before/after comparisons.
+    pub fn snapshot(&self) -> String {
+        self.sh(
+            "ls /run/netns; ls -R /etc/netns; ip -br link; ip -br addr; ip route show table all; ip -6 route show table all; ip rule; \
+             for n in $(ls /run/netns); do echo \"== $n\"; ip -n $n -br link; ip -n $n -br addr; ip -n $n route show table all; done",
+        )
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        // SIGKILL to the sandbox's PID 1 ends every process in it; --kill-child covers unshare itself.
+        unsafe {
+            libc::kill(self.pid as i32, libc::SIGKILL);
+        }
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine, as root. Installs what the tests
+# need (idempotently), then checks formatting and lints, then runs every test.
+# Each test builds its own throw-away sandbox: the machine's network is untouched.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# program:package pairs (Debian)
+need="ip:iproute2 iptables:iptables ping:iputils-ping ps:procps python3:python3 curl:curl
+      socat:socat iperf3:iperf3 sshd:openssh-server ssh:openssh-client ssh-keygen:openssh-client
+      tmux:tmux nsenter:util-linux unshare:util-linux getent:libc-bin ss:iproute2"
+missing=""
+for pair in $need; do
+  prog=${pair%%:*} pkg=${pair#*:}
+  command -v "$prog" >/dev/null 2>&1 || [ -x "/usr/sbin/$prog" ] || missing="$missing $pkg"
+done
+if [ -n "$missing" ]; then
+  echo "tests/run.sh: installing:$missing"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+for comp in rustfmt clippy; do
+  rustup component list --installed 2>/dev/null | grep -q "^$comp" || rustup component add "$comp"
+done
+
+cargo fmt --check
+cargo clippy --all-targets -- -D warnings
+cargo test
