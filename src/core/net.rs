@@ -55,7 +55,7 @@ impl Drop for Namespace {
 /// A netlink route socket, created in whatever namespace the calling thread is in.
 fn route_socket() -> Result<Socket> {
     let mut s =
-        Socket::new(NETLINK_ROUTE as isize).map_err(|e| Error::io("open a netlink socket", e))?;
+        Socket::new(NETLINK_ROUTE).map_err(|e| Error::io("open a netlink socket", e))?;
     s.bind_auto()
         .map_err(|e| Error::io("bind a netlink socket", e))?;
     Ok(s)
