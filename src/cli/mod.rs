@@ -69,8 +69,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             args: vec!["-e".into()],
         },
         (None, Some(Command::Run { file, args })) => {
-            let source =
-                std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+            let source = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
             let mut all = vec![file.display().to_string()];
             all.extend(args.iter().cloned());
             script::Chunk {
@@ -81,7 +80,9 @@ fn dispatch(cli: Cli) -> Result<()> {
         }
         (None, None) => {
             if std::io::stdin().is_terminal() {
-                bail!("the interactive REPL is not available yet: use `lunet run FILE` or `lunet -e CODE` (see --help)");
+                bail!(
+                    "the interactive REPL is not available yet: use `lunet run FILE` or `lunet -e CODE` (see --help)"
+                );
             }
             let mut source = vec![];
             std::io::stdin()

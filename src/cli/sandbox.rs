@@ -27,10 +27,8 @@ pub fn enter() -> Result<()> {
     })?;
     if !uid.is_root() {
         fs::write("/proc/self/setgroups", "deny").context("--sandbox: write setgroups")?;
-        fs::write("/proc/self/uid_map", format!("0 {uid} 1"))
-            .context("--sandbox: write uid_map")?;
-        fs::write("/proc/self/gid_map", format!("0 {gid} 1"))
-            .context("--sandbox: write gid_map")?;
+        fs::write("/proc/self/uid_map", format!("0 {uid} 1")).context("--sandbox: write uid_map")?;
+        fs::write("/proc/self/gid_map", format!("0 {gid} 1")).context("--sandbox: write gid_map")?;
     }
     // Nothing mounted in here may propagate back to the machine.
     mount(
@@ -41,11 +39,7 @@ pub fn enter() -> Result<()> {
         None::<&str>,
     )
     .context("--sandbox: make mounts private")?;
-    for (dir, mode) in [
-        ("/run/netns", "0755"),
-        ("/etc/netns", "0755"),
-        (STATE_DIR, "0700"),
-    ] {
+    for (dir, mode) in [("/run/netns", "0755"), ("/etc/netns", "0755"), (STATE_DIR, "0700")] {
         fs::create_dir_all(dir).with_context(|| format!("--sandbox: create {dir}"))?;
         mount(
             Some("tmpfs"),

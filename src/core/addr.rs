@@ -40,10 +40,7 @@ pub async fn add(ns: &Namespace, dev: &str, cidr: &Cidr) -> Result<()> {
         .map_err(|e| {
             let err = Error::netlink(format!("address {cidr} on {dev:?} in {}", ns.describe()), e);
             match err.errno() {
-                Some(libc::EEXIST) => Error::new(format!(
-                    "address {cidr} is already on {dev:?} in {}",
-                    ns.describe()
-                )),
+                Some(libc::EEXIST) => Error::new(format!("address {cidr} is already on {dev:?} in {}", ns.describe())),
                 _ => err,
             }
         })
@@ -67,10 +64,7 @@ pub async fn del(ns: &Namespace, dev: &str, cidr: &Cidr) -> Result<()> {
     ns.nl.address().del(m).execute().await.map_err(|e| {
         let err = Error::netlink(format!("address {cidr} on {dev:?}"), e);
         match err.errno() {
-            Some(libc::EADDRNOTAVAIL) => Error::new(format!(
-                "address {cidr} is not on {dev:?} in {}",
-                ns.describe()
-            )),
+            Some(libc::EADDRNOTAVAIL) => Error::new(format!("address {cidr} is not on {dev:?} in {}", ns.describe())),
             _ => err,
         }
     })
@@ -82,11 +76,7 @@ pub async fn list(ns: &Namespace, dev: Option<&str>) -> Result<Vec<AddrInfo>> {
         Some(d) => Some(link::index(ns, d).await?),
         None => None,
     };
-    let names: HashMap<u32, String> = link::list(ns)
-        .await?
-        .into_iter()
-        .map(|l| (l.index, l.name))
-        .collect();
+    let names: HashMap<u32, String> = link::list(ns).await?.into_iter().map(|l| (l.index, l.name)).collect();
     let msgs: Vec<AddressMessage> = ns
         .nl
         .address()

@@ -42,9 +42,7 @@ impl Error {
     /// An rtnetlink failure, keeping the kernel's errno.
     pub fn netlink(what: impl fmt::Display, err: rtnetlink::Error) -> Self {
         match err {
-            rtnetlink::Error::NetlinkError(m) if m.raw_code() != 0 => {
-                Error::sys(what, m.raw_code().abs())
-            }
+            rtnetlink::Error::NetlinkError(m) if m.raw_code() != 0 => Error::sys(what, m.raw_code().abs()),
             other => Error::new(format!("{what}: {other}")),
         }
     }
@@ -80,9 +78,7 @@ mod tests {
     fn eperm_has_a_hint() {
         let e = Error::sys("namespace \"a\"", libc::EPERM);
         assert_eq!(e.errno(), Some(libc::EPERM));
-        assert!(e
-            .to_string()
-            .contains("run lunet as root, or use --sandbox"));
+        assert!(e.to_string().contains("run lunet as root, or use --sandbox"));
     }
 
     #[test]

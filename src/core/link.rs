@@ -5,8 +5,8 @@ use std::os::fd::AsRawFd;
 
 use futures::TryStreamExt;
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoMacVlan, InfoVeth, InfoVlan, InfoVxlan, LinkAttribute, LinkFlags,
-    LinkInfo as NlInfo, LinkMessage, MacVlanMode,
+    InfoData, InfoKind, InfoMacVlan, InfoVeth, InfoVlan, InfoVxlan, LinkAttribute, LinkFlags, LinkInfo as NlInfo,
+    LinkMessage, MacVlanMode,
 };
 use rtnetlink::{LinkMessageBuilder, LinkUnspec};
 
@@ -40,10 +40,7 @@ fn fail(ns: &Namespace, dev: &str, e: rtnetlink::Error) -> Error {
     let err = Error::netlink(format!("interface {dev:?} in {}", ns.describe()), e);
     match err.errno() {
         Some(libc::ENODEV) => missing(ns, dev),
-        Some(libc::EEXIST) => Error::new(format!(
-            "interface {dev:?} already exists in {}",
-            ns.describe()
-        )),
+        Some(libc::EEXIST) => Error::new(format!("interface {dev:?} already exists in {}", ns.describe())),
         _ => err,
     }
 }
@@ -91,11 +88,7 @@ pub async fn add(net: &Net, ns: &Namespace, link: &NewLink) -> Result<()> {
             return match res {
                 Err(e) if e.errno() == Some(libc::EEXIST) => {
                     let which = if find(ns, &link.name).await.is_ok() {
-                        format!(
-                            "interface {:?} already exists in {}",
-                            link.name,
-                            ns.describe()
-                        )
+                        format!("interface {:?} already exists in {}", link.name, ns.describe())
                     } else {
                         format!("veth peer {peer:?} already exists in {}", describe(peer_ns))
                     };
@@ -115,9 +108,7 @@ pub async fn add(net: &Net, ns: &Namespace, link: &NewLink) -> Result<()> {
         LinkKind::Macvlan { parent, mode } => {
             let parent = index(ns, parent).await?;
             LinkMessageBuilder::<LinkUnspec>::new_with_info_kind(InfoKind::MacVlan)
-                .set_info_data(InfoData::MacVlan(vec![InfoMacVlan::Mode(macvlan_mode(
-                    *mode,
-                ))]))
+                .set_info_data(InfoData::MacVlan(vec![InfoMacVlan::Mode(macvlan_mode(*mode))]))
                 .link(parent)
         }
         LinkKind::Vxlan(v) => {
@@ -134,8 +125,7 @@ pub async fn add(net: &Net, ns: &Namespace, link: &NewLink) -> Result<()> {
             if let Some(dev) = &v.dev {
                 info.push(InfoVxlan::Link(index(ns, dev).await?));
             }
-            LinkMessageBuilder::<LinkUnspec>::new_with_info_kind(InfoKind::Vxlan)
-                .set_info_data(InfoData::Vxlan(info))
+            LinkMessageBuilder::<LinkUnspec>::new_with_info_kind(InfoKind::Vxlan).set_info_data(InfoData::Vxlan(info))
         }
     };
     b = b.name(link.name.clone());
@@ -189,10 +179,7 @@ pub async fn set(net: &Net, ns: &Namespace, dev: &str, ch: &LinkChange) -> Resul
         if let Some(dest) = &moved {
             b = b.setns_by_fd(dest.file.as_raw_fd());
         }
-        let dest_desc = moved
-            .as_ref()
-            .map(|d| d.describe())
-            .unwrap_or_else(|| ns.describe());
+        let dest_desc = moved.as_ref().map(|d| d.describe()).unwrap_or_else(|| ns.describe());
         ns.nl.link().set(b.build()).execute().await.map_err(|e| {
             let err = fail(ns, dev, e);
             if err.errno() == Some(libc::EEXIST) {
@@ -248,9 +235,7 @@ pub async fn set(net: &Net, ns: &Namespace, dev: &str, ch: &LinkChange) -> Resul
     here.nl.link().set(b.build()).execute().await.map_err(|e| {
         let err = fail(here, &name, e);
         match (err.errno(), ch.mtu) {
-            (Some(libc::EINVAL), Some(mtu)) => {
-                Error::new(format!("interface {name:?}: invalid mtu {mtu}"))
-            }
+            (Some(libc::EINVAL), Some(mtu)) => Error::new(format!("interface {name:?}: invalid mtu {mtu}")),
             _ => err,
         }
     })
@@ -259,12 +244,7 @@ pub async fn set(net: &Net, ns: &Namespace, dev: &str, ch: &LinkChange) -> Resul
 /// `ip link del dev DEV`
 pub async fn del(ns: &Namespace, dev: &str) -> Result<()> {
     let idx = index(ns, dev).await?;
-    ns.nl
-        .link()
-        .del(idx)
-        .execute()
-        .await
-        .map_err(|e| fail(ns, dev, e))
+    ns.nl.link().del(idx).execute().await.map_err(|e| fail(ns, dev, e))
 }
 
 /// `ip -j link show`: every link of the namespace.
@@ -277,10 +257,7 @@ pub async fn list(ns: &Namespace) -> Result<Vec<LinkInfo>> {
         .try_collect()
         .await
         .map_err(|e| Error::netlink(format!("list links of {}", ns.describe()), e))?;
-    let names: HashMap<u32, String> = msgs
-        .iter()
-        .filter_map(|m| Some((m.header.index, ifname(m)?)))
-        .collect();
+    let names: HashMap<u32, String> = msgs.iter().filter_map(|m| Some((m.header.index, ifname(m)?))).collect();
     Ok(msgs.iter().map(|m| info_of(m, &names)).collect())
 }
 

@@ -9,9 +9,11 @@ pub mod net;
 pub mod netns;
 mod nsthread;
 pub mod op;
+pub mod process;
 pub mod route;
 pub mod rule;
 pub mod sysctl;
+pub mod words;
 
 pub use error::{Error, Result};
 pub use net::{Namespace, Net};

@@ -94,9 +94,8 @@ impl Cidr {
             Some((a, p)) => (a, Some(p)),
             None => (s, None),
         };
-        let addr = IpAddr::from_str(a.trim()).map_err(|_| {
-            bad("expected an address in CIDR form like \"10.0.1.1/24\" or \"fd00::1/64\"")
-        })?;
+        let addr = IpAddr::from_str(a.trim())
+            .map_err(|_| bad("expected an address in CIDR form like \"10.0.1.1/24\" or \"fd00::1/64\""))?;
         let max = Self::max_prefix(&addr);
         let prefix = match p {
             None => max,
@@ -198,11 +197,7 @@ pub fn parse_mac(s: &str) -> Result<[u8; 6]> {
 }
 
 pub fn format_mac(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
+    bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
 }
 
 /// A sysctl key of the per-namespace `net.` tree, as a path below /proc/sys.
@@ -213,9 +208,7 @@ pub fn sysctl_path(key: &str) -> Result<String> {
     } else {
         key.replace('.', "/")
     };
-    let ok_chars = rel
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "_-./".contains(c));
+    let ok_chars = rel.chars().all(|c| c.is_ascii_alphanumeric() || "_-./".contains(c));
     if !rel.starts_with("net/") || !ok_chars || rel.split('/').any(|p| p.is_empty() || p == "..") {
         return Err(Error::new(format!(
             "bad sysctl key {key:?}: only keys under \"net.\" belong to a network namespace"
@@ -268,22 +261,13 @@ mod tests {
 
     #[test]
     fn dests() {
-        assert_eq!(
-            Dest::parse("default", false).unwrap(),
-            Dest::Default { v6: false }
-        );
-        assert_eq!(
-            Dest::parse("::/0", false).unwrap(),
-            Dest::Default { v6: true }
-        );
+        assert_eq!(Dest::parse("default", false).unwrap(), Dest::Default { v6: false });
+        assert_eq!(Dest::parse("::/0", false).unwrap(), Dest::Default { v6: true });
         assert!(Dest::parse("10.0.0.1/24", false)
             .unwrap_err()
             .to_string()
             .contains("10.0.0.0/24"));
-        assert_eq!(
-            Dest::parse("10.0.0.0/24", false).unwrap().to_string(),
-            "10.0.0.0/24"
-        );
+        assert_eq!(Dest::parse("10.0.0.0/24", false).unwrap().to_string(), "10.0.0.0/24");
     }
 
     #[test]

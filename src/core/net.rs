@@ -13,6 +13,7 @@ use super::error::{Error, Result};
 use super::netns::{self, NsId};
 use super::nsthread::NsThread;
 use super::op::{LinkChange, Op};
+use super::process::{self, ExecResult, ExecSpec, Output, Proc};
 use super::{addr, link, route, rule, sysctl};
 
 /// An open network namespace: its fd and a netlink connection living inside it.
@@ -54,10 +55,8 @@ impl Drop for Namespace {
 
 /// A netlink route socket, created in whatever namespace the calling thread is in.
 fn route_socket() -> Result<Socket> {
-    let mut s =
-        Socket::new(NETLINK_ROUTE).map_err(|e| Error::io("open a netlink socket", e))?;
-    s.bind_auto()
-        .map_err(|e| Error::io("bind a netlink socket", e))?;
+    let mut s = Socket::new(NETLINK_ROUTE).map_err(|e| Error::io("open a netlink socket", e))?;
+    s.bind_auto().map_err(|e| Error::io("bind a netlink socket", e))?;
     Ok(s)
 }
 
@@ -97,13 +96,12 @@ impl Net {
             return Ok(ns);
         }
         let file = match id {
-            NsId::Host => File::open("/proc/thread-self/ns/net")
-                .map_err(|e| Error::io("open the host namespace", e))?,
+            NsId::Host => {
+                File::open("/proc/thread-self/ns/net").map_err(|e| Error::io("open the host namespace", e))?
+            }
             NsId::Named(n) => netns::open(n)?,
         };
-        let inside = file
-            .try_clone()
-            .map_err(|e| Error::io("dup a namespace fd", e))?;
+        let inside = file.try_clone().map_err(|e| Error::io("dup a namespace fd", e))?;
         let sock = self
             .thread
             .run_in(inside, route_socket)
@@ -152,12 +150,12 @@ impl Net {
             Op::NsDel { name } => {
                 netns::open(name)?;
                 self.forget(&NsId::Named(name.clone()));
-                netns::remove(name)
+                netns::remove(name)?;
+                netns::remove_etc(name)
             }
+            Op::EtcFile { ns, file, content } => netns::write_etc(ns, file, content),
             Op::LinkAdd { ns, link } => link::add(self, &*self.ns(ns).await?, link).await,
-            Op::LinkSet { ns, dev, change } => {
-                link::set(self, &*self.ns(ns).await?, dev, change).await
-            }
+            Op::LinkSet { ns, dev, change } => link::set(self, &*self.ns(ns).await?, dev, change).await,
             Op::LinkDel { ns, dev } => link::del(&*self.ns(ns).await?, dev).await,
             Op::AddrAdd { ns, dev, cidr } => addr::add(&*self.ns(ns).await?, dev, cidr).await,
             Op::AddrDel { ns, dev, cidr } => addr::del(&*self.ns(ns).await?, dev, cidr).await,
@@ -168,9 +166,7 @@ impl Net {
             Op::Sysctl { ns, key, value } => {
                 let file = self.ns_file(ns).await?;
                 let (k, v) = (key.clone(), value.clone());
-                self.thread
-                    .run_in(file, move || sysctl::write(&k, &v))
-                    .await
+                self.thread.run_in(file, move || sysctl::write(&k, &v)).await
             }
         }
     }
@@ -191,8 +187,8 @@ impl Net {
             .thread
             .run_in_new(move || {
                 netns::pin_current_thread(&n)?;
-                let file = File::open("/proc/thread-self/ns/net")
-                    .map_err(|e| Error::io("open the new namespace", e))?;
+                let file =
+                    File::open("/proc/thread-self/ns/net").map_err(|e| Error::io("open the new namespace", e))?;
                 Ok((file, route_socket()?))
             })
             .await;
@@ -238,10 +234,7 @@ impl Net {
                 )));
             }
             for pid in &pids {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(*pid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), nix::sys::signal::Signal::SIGKILL);
             }
             for _ in 0..500 {
                 if self.ns_pids(&id).await?.is_empty() {
@@ -251,5 +244,28 @@ impl Net {
             }
         }
         self.apply(&Op::NsDel { name: name.into() }).await
+    }
+
+    fn exec_target(&self, id: &NsId) -> Result<Option<File>> {
+        match id {
+            NsId::Named(n) => netns::open(n).map(Some),
+            NsId::Host => Ok(None),
+        }
+    }
+
+    /// Runs a program inside a namespace to completion (`ip netns exec NS CMD`).
+    pub async fn exec(&self, id: &NsId, spec: &ExecSpec) -> Result<ExecResult> {
+        self.trace_read(|| format!("{}{}", id.exec_prefix(), spec.command_line()));
+        let file = self.exec_target(id)?;
+        process::exec(id, file.as_ref(), spec).await
+    }
+
+    /// Starts a background process inside a namespace (`ip netns exec NS CMD &`).
+    pub fn spawn(&self, id: &NsId, spec: &ExecSpec, output: Output) -> Result<Proc> {
+        if self.verbose {
+            eprintln!("+ {}{} &", id.exec_prefix(), spec.command_line());
+        }
+        let file = self.exec_target(id)?;
+        process::spawn(id, file.as_ref(), spec, output)
     }
 }

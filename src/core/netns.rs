@@ -198,11 +198,7 @@ pub fn pids(ns: &File) -> Result<Vec<i32>> {
     let mut out = vec![];
     let rd = fs::read_dir("/proc").map_err(|e| Error::io("read /proc", e))?;
     for entry in rd.filter_map(|e| e.ok()) {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
             continue;
         };
         if let Ok(m) = fs::metadata(format!("/proc/{pid}/ns/net")) {
@@ -213,4 +209,31 @@ pub fn pids(ns: &File) -> Result<Vec<i32>> {
     }
     out.sort();
     Ok(out)
+}
+
+pub const ETC_DIR: &str = "/etc/netns";
+
+/// Writes /etc/netns/NS/FILE, which `exec` binds over /etc/FILE inside NS.
+pub fn write_etc(ns: &str, file: &str, content: &str) -> Result<()> {
+    check_nsname(ns)?;
+    if file.is_empty() || file.contains('/') || file == "." || file == ".." {
+        return Err(Error::new(format!("bad /etc file name {file:?}")));
+    }
+    if !path(ns).exists() {
+        return Err(not_found(ns));
+    }
+    let dir = PathBuf::from(ETC_DIR).join(ns);
+    fs::create_dir_all(&dir).map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
+    let p = dir.join(file);
+    fs::write(&p, content).map_err(|e| Error::io(format!("write {}", p.display()), e))
+}
+
+/// Removes /etc/netns/NS (the namespace's own /etc files) if there is one.
+pub fn remove_etc(ns: &str) -> Result<()> {
+    let dir = PathBuf::from(ETC_DIR).join(ns);
+    match fs::remove_dir_all(&dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(format!("remove {}", dir.display()), e)),
+    }
 }

@@ -23,8 +23,7 @@ impl NsThread {
     pub fn start() -> Result<NsThread> {
         let (tx, rx) = mpsc::channel::<Job>();
         // On a helper thread /proc/self is the main thread's view: use thread-self.
-        let home = File::open("/proc/thread-self/ns/net")
-            .map_err(|e| Error::io("open /proc/thread-self/ns/net", e))?;
+        let home = File::open("/proc/thread-self/ns/net").map_err(|e| Error::io("open /proc/thread-self/ns/net", e))?;
         std::thread::Builder::new()
             .name("lunet-netns".into())
             .spawn(move || {
@@ -75,8 +74,7 @@ impl NsThread {
         F: FnOnce() -> Result<R> + Send + 'static,
     {
         self.run(move |home| {
-            unshare(CloneFlags::CLONE_NEWNET)
-                .map_err(|e| Error::sys("create a network namespace", e as i32))?;
+            unshare(CloneFlags::CLONE_NEWNET).map_err(|e| Error::sys("create a network namespace", e as i32))?;
             let out = f();
             go_home(home);
             out

@@ -60,6 +60,12 @@ pub enum Op {
         key: String,
         value: String,
     },
+    /// Writes /etc/netns/NS/FILE (seen as /etc/FILE by programs run in NS).
+    EtcFile {
+        ns: String,
+        file: String,
+        content: String,
+    },
 }
 
 /// A link to create (`ip link add`).
@@ -180,8 +186,7 @@ pub struct RouteSpec {
 
 impl RouteSpec {
     pub fn is_ipv6(&self) -> bool {
-        self.to.map(|d| d.is_ipv6()).unwrap_or(false)
-            || self.via.map(|v| v.is_ipv6()).unwrap_or(false)
+        self.to.map(|d| d.is_ipv6()).unwrap_or(false) || self.via.map(|v| v.is_ipv6()).unwrap_or(false)
     }
 }
 
@@ -359,6 +364,11 @@ impl fmt::Display for Op {
             Op::Sysctl { ns, key, value } => {
                 write!(f, "{}sysctl -qw {key}={value}", ns.exec_prefix())
             }
+            Op::EtcFile { ns, file, content } => write!(
+                f,
+                "mkdir -p /etc/netns/{ns} && printf '%s' {} > /etc/netns/{ns}/{file}",
+                super::words::quote(content)
+            ),
         }
     }
 }
@@ -385,10 +395,7 @@ mod tests {
                 mac: None,
             },
         };
-        assert_eq!(
-            op.to_string(),
-            "ip link add veth1 type veth peer name eth0 netns h1"
-        );
+        assert_eq!(op.to_string(), "ip link add veth1 type veth peer name eth0 netns h1");
         let op = Op::RouteAdd {
             ns: named("h1"),
             route: RouteSpec {
@@ -422,9 +429,6 @@ mod tests {
             key: "net.ipv4.ip_forward".into(),
             value: "1".into(),
         };
-        assert_eq!(
-            op.to_string(),
-            "ip netns exec r sysctl -qw net.ipv4.ip_forward=1"
-        );
+        assert_eq!(op.to_string(), "ip netns exec r sysctl -qw net.ipv4.ip_forward=1");
     }
 }

@@ -53,17 +53,11 @@ async fn message(ns: &Namespace, r: &RouteSpec, adding: bool) -> Result<RouteMes
     let v6 = r.is_ipv6();
     if let (Some(to), Some(via)) = (r.to, r.via) {
         if to.is_ipv6() != via.is_ipv6() {
-            return Err(Error::new(format!(
-                "gateway {via} is not of the same family as {to}"
-            )));
+            return Err(Error::new(format!("gateway {via} is not of the same family as {to}")));
         }
     }
     let mut m = RouteMessage::default();
-    m.header.address_family = if v6 {
-        AddressFamily::Inet6
-    } else {
-        AddressFamily::Inet
-    };
+    m.header.address_family = if v6 { AddressFamily::Inet6 } else { AddressFamily::Inet };
     m.header.kind = RouteType::Unicast;
     m.header.protocol = if adding {
         RouteProtocol::Static
@@ -88,15 +82,13 @@ async fn message(ns: &Namespace, r: &RouteSpec, adding: bool) -> Result<RouteMes
     }
     if let Some(Dest::Net(c)) = r.to {
         m.header.destination_prefix_length = c.prefix;
-        m.attributes
-            .push(RouteAttribute::Destination(c.addr.into()));
+        m.attributes.push(RouteAttribute::Destination(c.addr.into()));
     }
     if let Some(via) = r.via {
         m.attributes.push(RouteAttribute::Gateway(via.into()));
     }
     if let Some(dev) = &r.dev {
-        m.attributes
-            .push(RouteAttribute::Oif(link::index(ns, dev).await?));
+        m.attributes.push(RouteAttribute::Oif(link::index(ns, dev).await?));
     }
     if let Some(metric) = r.metric {
         m.attributes.push(RouteAttribute::Priority(metric));
@@ -117,9 +109,7 @@ fn fail(ns: &Namespace, r: &RouteSpec, e: rtnetlink::Error) -> Error {
             "{ctx}: gateway {} is unreachable (no address on its subnet; add one first)",
             r.via.map(|v| v.to_string()).unwrap_or_default()
         )),
-        Some(libc::EINVAL) if r.src.is_some() => {
-            Error::new(format!("{ctx}: src is not an address of this namespace"))
-        }
+        Some(libc::EINVAL) if r.src.is_some() => Error::new(format!("{ctx}: src is not an address of this namespace")),
         _ => err,
     }
 }
@@ -127,43 +117,25 @@ fn fail(ns: &Namespace, r: &RouteSpec, e: rtnetlink::Error) -> Error {
 /// `ip route add …`
 pub async fn add(ns: &Namespace, r: &RouteSpec) -> Result<()> {
     let m = message(ns, r, true).await?;
-    ns.nl
-        .route()
-        .add(m)
-        .execute()
-        .await
-        .map_err(|e| fail(ns, r, e))
+    ns.nl.route().add(m).execute().await.map_err(|e| fail(ns, r, e))
 }
 
 /// `ip route del …`
 pub async fn del(ns: &Namespace, r: &RouteSpec) -> Result<()> {
     let m = message(ns, r, false).await?;
-    ns.nl
-        .route()
-        .del(m)
-        .execute()
-        .await
-        .map_err(|e| fail(ns, r, e))
+    ns.nl.route().del(m).execute().await.map_err(|e| fail(ns, r, e))
 }
 
 /// `ip -j route show [table T] [dev D]`, both families unless filtered.
 pub async fn list(ns: &Namespace, f: &RouteFilter) -> Result<Vec<RouteInfo>> {
-    let names: HashMap<u32, String> = link::list(ns)
-        .await?
-        .into_iter()
-        .map(|l| (l.index, l.name))
-        .collect();
+    let names: HashMap<u32, String> = link::list(ns).await?.into_iter().map(|l| (l.index, l.name)).collect();
     let mut out = vec![];
     for v6 in [false, true] {
         if f.v6.is_some_and(|w| w != v6) {
             continue;
         }
         let mut q = RouteMessage::default();
-        q.header.address_family = if v6 {
-            AddressFamily::Inet6
-        } else {
-            AddressFamily::Inet
-        };
+        q.header.address_family = if v6 { AddressFamily::Inet6 } else { AddressFamily::Inet };
         let msgs: Vec<RouteMessage> = ns
             .nl
             .route()
@@ -221,9 +193,7 @@ fn info_of(m: &RouteMessage, v6: bool, names: &HashMap<u32, String>) -> RouteInf
     }
     info.table = table;
     info.to = match dst {
-        Some(addr) if m.header.destination_prefix_length == if v6 { 128 } else { 32 } => {
-            addr.to_string()
-        }
+        Some(addr) if m.header.destination_prefix_length == if v6 { 128 } else { 32 } => addr.to_string(),
         Some(addr) => Cidr {
             addr,
             prefix: m.header.destination_prefix_length,

@@ -78,12 +78,7 @@ pub async fn add(ns: &Namespace, r: &RuleSpec) -> Result<()> {
 
 /// `ip rule del …`
 pub async fn del(ns: &Namespace, r: &RuleSpec) -> Result<()> {
-    ns.nl
-        .rule()
-        .del(message(r))
-        .execute()
-        .await
-        .map_err(|e| fail(ns, r, e))
+    ns.nl.rule().del(message(r)).execute().await.map_err(|e| fail(ns, r, e))
 }
 
 /// `ip -j rule show`, IPv4 then IPv6.

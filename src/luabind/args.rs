@@ -84,10 +84,7 @@ impl Args {
     /// An optional trailing options table, checked against the keys it may hold.
     pub fn opts(&self, i: usize, allowed: &'static [&'static str]) -> mlua::Result<Opts> {
         match self.get(i) {
-            Value::Nil => Ok(Opts {
-                f: self.f,
-                table: None,
-            }),
+            Value::Nil => Ok(Opts { f: self.f, table: None }),
             Value::Table(t) => Opts::new(self.f, t, allowed),
             _ => Err(self.bad(i, "opts", "a table")),
         }
@@ -116,10 +113,7 @@ impl Opts {
             if !allowed.contains(&key.as_str()) {
                 return Err(fail(
                     f,
-                    format!(
-                        "unknown option {key:?} (expected one of: {})",
-                        allowed.join(", ")
-                    ),
+                    format!("unknown option {key:?} (expected one of: {})", allowed.join(", ")),
                 ));
             }
         }
@@ -165,10 +159,7 @@ impl Opts {
             _ => return Err(self.bad(key, "an integer", &v)),
         };
         if n < min || n > max {
-            return Err(fail(
-                self.f,
-                format!("option {key:?} must be in {min}..{max}, got {n}"),
-            ));
+            return Err(fail(self.f, format!("option {key:?} must be in {min}..{max}, got {n}")));
         }
         Ok(Some(n))
     }

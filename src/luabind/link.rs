@@ -43,19 +43,14 @@ async fn set(lua: &Lua, this: &Link, f: &'static str, change: LinkChange) -> mlu
     let new_name = change.name.unwrap_or(dev);
     if *this.at.borrow() != (new_ns.clone(), new_name.clone()) {
         let handle = net.ns(&new_ns).await.named(f)?;
-        this.index
-            .set(link::index(&handle, &new_name).await.named(f)?);
+        this.index.set(link::index(&handle, &new_name).await.named(f)?);
         *this.at.borrow_mut() = (new_ns, new_name);
     }
     Ok(())
 }
 
 /// `master = Link | "name" | false`
-pub(crate) fn master_arg(
-    f: &str,
-    this_ns: &NsId,
-    v: Value,
-) -> mlua::Result<Option<Option<String>>> {
+pub(crate) fn master_arg(f: &str, this_ns: &NsId, v: Value) -> mlua::Result<Option<Option<String>>> {
     match v {
         Value::Nil => Ok(None),
         Value::Boolean(false) => Ok(Some(None)),
@@ -126,11 +121,7 @@ impl UserData for Link {
             let change = LinkChange {
                 up: o.bool("up")?,
                 mtu: o.u32("mtu")?,
-                mac: o
-                    .string("mac")?
-                    .map(|m| parse_mac(&m))
-                    .transpose()
-                    .named(a.f)?,
+                mac: o.string("mac")?.map(|m| parse_mac(&m)).transpose().named(a.f)?,
                 master: master_arg(a.f, &this.at().0, o.value("master")?)?,
                 name: o.string("name")?,
                 ns: match o.value("ns")? {
@@ -144,19 +135,13 @@ impl UserData for Link {
             let a = Args::new("link:addr_add", args);
             let cidr: Cidr = a.string(1, "cidr")?.parse().named(a.f)?;
             let (ns, dev) = this.at();
-            net(&lua)
-                .apply(&Op::AddrAdd { ns, dev, cidr })
-                .await
-                .named(a.f)
+            net(&lua).apply(&Op::AddrAdd { ns, dev, cidr }).await.named(a.f)
         });
         m.add_async_method("addr_del", |lua, this, args: MultiValue| async move {
             let a = Args::new("link:addr_del", args);
             let cidr: Cidr = a.string(1, "cidr")?.parse().named(a.f)?;
             let (ns, dev) = this.at();
-            net(&lua)
-                .apply(&Op::AddrDel { ns, dev, cidr })
-                .await
-                .named(a.f)
+            net(&lua).apply(&Op::AddrDel { ns, dev, cidr }).await.named(a.f)
         });
         m.add_async_method("addrs", |lua, this, ()| async move {
             let (ns, dev) = this.at();
@@ -176,10 +161,7 @@ impl UserData for Link {
         });
         m.add_async_method("delete", |lua, this, ()| async move {
             let (ns, dev) = this.at();
-            net(&lua)
-                .apply(&Op::LinkDel { ns, dev })
-                .await
-                .named("link:delete")
+            net(&lua).apply(&Op::LinkDel { ns, dev }).await.named("link:delete")
         });
     }
 }

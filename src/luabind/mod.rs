@@ -2,8 +2,10 @@
 //! results into plain tables. `install` registers everything in one place.
 
 mod args;
+mod errors;
 mod link;
 mod ns;
+mod process;
 mod specs;
 mod stdlib;
 mod tables;
@@ -14,8 +16,10 @@ use mlua::{Lua, MultiValue, Table};
 
 use crate::core::{netns, Net, NsId};
 use args::{Args, Named};
+pub use errors::describe;
 pub use link::Link;
 pub use ns::Ns;
+pub use process::end_owned;
 
 /// The core handle shared by every binding call.
 pub(crate) fn net(lua: &Lua) -> Rc<Net> {
@@ -34,11 +38,9 @@ pub fn install(lua: &Lua, net: Rc<Net>) -> mlua::Result<Table> {
     lua.globals().set("net", t.clone())?;
     let preload: Table = lua.globals().get::<Table>("package")?.get("preload")?;
     let module = t.clone();
-    preload.set(
-        "lunet",
-        lua.create_function(move |_, ()| Ok(module.clone()))?,
-    )?;
+    preload.set("lunet", lua.create_function(move |_, ()| Ok(module.clone()))?)?;
     stdlib::install(lua, &preload)?;
+    errors::install(lua)?;
     Ok(t)
 }
 
@@ -55,9 +57,7 @@ fn ns_module(lua: &Lua) -> mlua::Result<Table> {
                 .ns_add(&name, o.bool("lo")?.unwrap_or(true))
                 .await
                 .named(a.f)?;
-            Ok(Ns {
-                id: NsId::Named(name),
-            })
+            Ok(Ns { id: NsId::Named(name) })
         })?,
     )?;
     m.set(
@@ -76,10 +76,7 @@ fn ns_module(lua: &Lua) -> mlua::Result<Table> {
             Ok(netns::exists(&a.string(1, "name")?))
         })?,
     )?;
-    m.set(
-        "list",
-        lua.create_function(|_, ()| netns::list().named("net.ns.list"))?,
-    )?;
+    m.set("list", lua.create_function(|_, ()| netns::list().named("net.ns.list"))?)?;
     m.set(
         "delete",
         lua.create_async_function(|lua, args: MultiValue| async move {

@@ -1,8 +1,6 @@
 //! `Ns`: a thin Lua handle on a namespace (its id); every call looks it up again.
 
-use mlua::{
-    AnyUserData, Lua, MetaMethod, MultiValue, UserData, UserDataMethods, UserDataRef, Value,
-};
+use mlua::{AnyUserData, Lua, MetaMethod, MultiValue, UserData, UserDataMethods, UserDataRef, Value};
 
 use super::args::{fail, type_name, Args, Named};
 use super::link::Link;
@@ -29,10 +27,7 @@ pub fn ns_arg(f: &str, v: &Value) -> mlua::Result<NsId> {
         Value::String(s) => NsId::named(&s.to_str()?).named(f),
         other => Err(fail(
             f,
-            format!(
-                "expected a namespace (Ns or name), got {}",
-                type_name(other)
-            ),
+            format!("expected a namespace (Ns or name), got {}", type_name(other)),
         )),
     }
 }
@@ -48,13 +43,7 @@ async fn apply_or_undo(net: &Net, f: &str, op: Op, created: &[Op]) -> mlua::Resu
     Ok(())
 }
 
-async fn new_link(
-    lua: &Lua,
-    net: &Net,
-    f: &'static str,
-    ns: &NsId,
-    name: &str,
-) -> mlua::Result<AnyUserData> {
+async fn new_link(lua: &Lua, net: &Net, f: &'static str, ns: &NsId, name: &str) -> mlua::Result<AnyUserData> {
     let handle = net.ns(ns).await.named(f)?;
     let index = link::index(&handle, name).await.named(f)?;
     lua.create_userdata(Link::new(ns.clone(), name.to_string(), index))
@@ -141,11 +130,7 @@ async fn simple_link(
     o: &super::args::Opts,
 ) -> mlua::Result<AnyUserData> {
     let net = net(lua);
-    let mac = o
-        .string("mac")?
-        .map(|m| parse_mac(&m))
-        .transpose()
-        .named(f)?;
+    let mac = o.string("mac")?.map(|m| parse_mac(&m)).transpose().named(f)?;
     let add = Op::LinkAdd {
         ns: id.clone(),
         link: NewLink {
@@ -186,12 +171,11 @@ impl UserData for Ns {
     }
 
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
-        m.add_meta_method(MetaMethod::ToString, |_, this, ()| {
-            Ok(format!("Ns({})", this.id))
-        });
-        m.add_meta_method(MetaMethod::Eq, |_, this, other: UserDataRef<Ns>| {
-            Ok(this.id == other.id)
-        });
+        m.add_meta_method(MetaMethod::ToString, |_, this, ()| Ok(format!("Ns({})", this.id)));
+        m.add_meta_method(
+            MetaMethod::Eq,
+            |_, this, other: UserDataRef<Ns>| Ok(this.id == other.id),
+        );
 
         m.add_async_method("veth", |lua, this, args: MultiValue| async move {
             veth(lua, this.id.clone(), args).await
@@ -199,28 +183,12 @@ impl UserData for Ns {
         m.add_async_method("bridge", |lua, this, args: MultiValue| async move {
             let a = Args::new("ns:bridge", args);
             let o = a.opts(2, &["mtu", "mac", "up"])?;
-            simple_link(
-                &lua,
-                a.f,
-                this.id.clone(),
-                a.string(1, "name")?,
-                LinkKind::Bridge,
-                &o,
-            )
-            .await
+            simple_link(&lua, a.f, this.id.clone(), a.string(1, "name")?, LinkKind::Bridge, &o).await
         });
         m.add_async_method("dummy", |lua, this, args: MultiValue| async move {
             let a = Args::new("ns:dummy", args);
             let o = a.opts(2, &["mtu", "mac", "up"])?;
-            simple_link(
-                &lua,
-                a.f,
-                this.id.clone(),
-                a.string(1, "name")?,
-                LinkKind::Dummy,
-                &o,
-            )
-            .await
+            simple_link(&lua, a.f, this.id.clone(), a.string(1, "name")?, LinkKind::Dummy, &o).await
         });
         m.add_async_method("vlan", |lua, this, args: MultiValue| async move {
             let a = Args::new("ns:vlan", args);
@@ -235,10 +203,7 @@ impl UserData for Ns {
                 a.f,
                 this.id.clone(),
                 name,
-                LinkKind::Vlan {
-                    parent,
-                    id: id as u16,
-                },
+                LinkKind::Vlan { parent, id: id as u16 },
                 &o,
             )
             .await
@@ -256,24 +221,14 @@ impl UserData for Ns {
                     )
                 })?,
             };
-            simple_link(
-                &lua,
-                a.f,
-                this.id.clone(),
-                name,
-                LinkKind::Macvlan { parent, mode },
-                &o,
-            )
-            .await
+            simple_link(&lua, a.f, this.id.clone(), name, LinkKind::Macvlan { parent, mode }, &o).await
         });
         m.add_async_method("vxlan", |lua, this, args: MultiValue| async move {
             let a = Args::new("ns:vxlan", args);
             let name = a.string(1, "name")?;
             let o = a.opts(
                 2,
-                &[
-                    "id", "remote", "local", "group", "dev", "port", "mtu", "mac", "up",
-                ],
+                &["id", "remote", "local", "group", "dev", "port", "mtu", "mac", "up"],
             )?;
             let ip = |k: &str| -> mlua::Result<Option<std::net::IpAddr>> {
                 o.string(k)?
@@ -284,8 +239,7 @@ impl UserData for Ns {
             let spec = VxlanSpec {
                 id: o
                     .int("id", 0, (1 << 24) - 1)?
-                    .ok_or_else(|| fail(a.f, "option \"id\" (the VNI) is required"))?
-                    as u32,
+                    .ok_or_else(|| fail(a.f, "option \"id\" (the VNI) is required"))? as u32,
                 remote: ip("remote")?,
                 local: ip("local")?,
                 group: ip("group")?,
@@ -411,6 +365,24 @@ impl UserData for Ns {
                 .named(a.f)?;
             }
             Ok(old)
+        });
+        m.add_async_method("exec", |lua, this, args: MultiValue| async move {
+            super::process::ns_exec(lua, this.id.clone(), args).await
+        });
+        m.add_async_method("sh", |lua, this, args: MultiValue| async move {
+            super::process::ns_sh(lua, this.id.clone(), args).await
+        });
+        m.add_method("spawn", |lua, this, args: MultiValue| {
+            super::process::ns_spawn(lua, this.id.clone(), args)
+        });
+        m.add_async_method("ping", |lua, this, args: MultiValue| async move {
+            super::process::ns_ping(lua, this.id.clone(), args).await
+        });
+        m.add_async_method("hosts", |lua, this, args: MultiValue| async move {
+            super::process::ns_hosts(lua, this.id.clone(), args).await
+        });
+        m.add_async_method("resolv", |lua, this, args: MultiValue| async move {
+            super::process::ns_resolv(lua, this.id.clone(), args).await
         });
         m.add_async_method("pids", |lua, this, ()| async move {
             net(&lua).ns_pids(&this.id).await.named("ns:pids")

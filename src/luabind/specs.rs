@@ -22,9 +22,7 @@ fn table_id(o: &Opts, all: bool) -> mlua::Result<Option<Option<u32>>> {
             "all" if all => Ok(Some(None)),
             other => Err(fail(
                 o.f,
-                format!(
-                    "bad table {other:?}: expected a number, \"main\", \"local\" or \"default\""
-                ),
+                format!("bad table {other:?}: expected a number, \"main\", \"local\" or \"default\""),
             )),
         },
         _ => Ok(o.int("table", 1, u32::MAX as i64)?.map(|n| Some(n as u32))),
@@ -33,11 +31,7 @@ fn table_id(o: &Opts, all: bool) -> mlua::Result<Option<Option<u32>>> {
 
 pub fn route(f: &'static str, t: Table) -> mlua::Result<RouteSpec> {
     let o = Opts::new(f, t, ROUTE_KEYS)?;
-    let via = o
-        .string("via")?
-        .map(|v| parse_ip("gateway", &v))
-        .transpose()
-        .named(f)?;
+    let via = o.string("via")?.map(|v| parse_ip("gateway", &v)).transpose().named(f)?;
     let to = match o.string("to")? {
         Some(s) => Dest::parse(&s, via.is_some_and(|v| v.is_ipv6())).named(f)?,
         None => {
@@ -47,13 +41,12 @@ pub fn route(f: &'static str, t: Table) -> mlua::Result<RouteSpec> {
             ))
         }
     };
-    let scope =
-        match o.string("scope")? {
-            Some(s) => Some(Scope::parse(&s).ok_or_else(|| {
-                fail(f, format!("bad scope {s:?}: expected global, link or host"))
-            })?),
-            None => None,
-        };
+    let scope = match o.string("scope")? {
+        Some(s) => {
+            Some(Scope::parse(&s).ok_or_else(|| fail(f, format!("bad scope {s:?}: expected global, link or host")))?)
+        }
+        None => None,
+    };
     Ok(RouteSpec {
         to: Some(to),
         via,
@@ -98,12 +91,8 @@ fn family(o: &Opts) -> mlua::Result<Option<bool>> {
 
 pub fn rule(f: &'static str, t: Table) -> mlua::Result<RuleSpec> {
     let o = Opts::new(f, t, RULE_KEYS)?;
-    let cidr = |k: &str| -> mlua::Result<Option<Cidr>> {
-        o.string(k)?
-            .map(|s| Cidr::parse_host(&s))
-            .transpose()
-            .named(f)
-    };
+    let cidr =
+        |k: &str| -> mlua::Result<Option<Cidr>> { o.string(k)?.map(|s| Cidr::parse_host(&s)).transpose().named(f) };
     let from = cidr("from")?;
     let to = cidr("to")?;
     let v6 = match family(&o)? {

@@ -59,11 +59,7 @@ pub fn rule(lua: &Lua, r: &RuleInfo) -> mlua::Result<Table> {
     Ok(t)
 }
 
-pub fn list<T>(
-    lua: &Lua,
-    items: &[T],
-    f: fn(&Lua, &T) -> mlua::Result<Table>,
-) -> mlua::Result<Table> {
+pub fn list<T>(lua: &Lua, items: &[T], f: fn(&Lua, &T) -> mlua::Result<Table>) -> mlua::Result<Table> {
     let out = lua.create_table_with_capacity(items.len(), 0)?;
     for (i, it) in items.iter().enumerate() {
         out.raw_set(i + 1, f(lua, it)?)?;

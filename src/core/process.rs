@@ -1,0 +1,485 @@
+//! Programs inside namespaces: `exec` (run to completion) and `spawn` (a
+//! background process), with the semantics of `ip netns exec`: the child joins
+//! the namespace, gets its own mount namespace with /sys remounted and each
+//! file of /etc/netns/NAME bound over its twin in /etc. Optional extra
+//! isolation (PID, UTS, IPC, mount namespaces) makes a light container.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io::ErrorKind;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::FileExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+
+use super::error::{Error, Result};
+use super::netns::NsId;
+use super::words::quote;
+
+/// Extra namespaces for one process (`unshare --pid --fork --mount-proc --uts --ipc`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Isolation {
+    pub pid: bool,
+    pub uts: Option<String>,
+    pub ipc: bool,
+    pub mount: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ExecSpec {
+    pub argv: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub cwd: Option<PathBuf>,
+    pub stdin: Option<Vec<u8>>,
+    pub timeout: Option<Duration>,
+    pub iso: Isolation,
+}
+
+impl ExecSpec {
+    pub fn command_line(&self) -> String {
+        self.argv.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" ")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ExecResult {
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub timed_out: bool,
+}
+
+/// Everything the child needs, prepared before fork (no allocation after it).
+struct ChildSetup {
+    netns: Option<OwnedFd>,
+    /// (source under /etc/netns/NAME, target under /etc)
+    etc_binds: Vec<(CString, CString)>,
+    remount_sys: bool,
+    new_mount_ns: bool,
+    uts: Option<CString>,
+    ipc: bool,
+    pid: bool,
+}
+
+fn c(s: &str) -> CString {
+    CString::new(s).unwrap_or_default()
+}
+
+fn etc_binds(name: &str) -> Vec<(CString, CString)> {
+    let dir = Path::new("/etc/netns").join(name);
+    let Ok(rd) = std::fs::read_dir(&dir) else {
+        return vec![];
+    };
+    let mut out = vec![];
+    for e in rd.filter_map(|e| e.ok()) {
+        let fname = e.file_name();
+        let Some(fname) = fname.to_str() else { continue };
+        let target = Path::new("/etc").join(fname);
+        // /etc/resolv.conf is often a symlink: bind over what it points to,
+        // which in our private mount namespace hides it from this process only.
+        let target = std::fs::canonicalize(&target).unwrap_or(target);
+        if !target.exists() {
+            continue;
+        }
+        out.push((c(&e.path().to_string_lossy()), c(&target.to_string_lossy())));
+    }
+    out
+}
+
+impl ChildSetup {
+    fn new(ns: &NsId, ns_file: Option<&File>, iso: &Isolation) -> Result<ChildSetup> {
+        let netns = match ns_file {
+            Some(f) => Some(f.try_clone().map_err(|e| Error::io("dup a namespace fd", e))?.into()),
+            None => None,
+        };
+        let named = matches!(ns, NsId::Named(_));
+        Ok(ChildSetup {
+            netns,
+            etc_binds: match ns {
+                NsId::Named(n) => etc_binds(n),
+                NsId::Host => vec![],
+            },
+            remount_sys: named,
+            new_mount_ns: named || iso.mount || iso.pid,
+            uts: iso.uts.as_deref().map(c),
+            ipc: iso.ipc,
+            pid: iso.pid,
+        })
+    }
+
+    /// Runs in the forked child, before exec. Only async-signal-safe calls.
+    fn apply(&self) -> std::io::Result<()> {
+        let check = |r: libc::c_int| {
+            if r < 0 {
+                Err(std::io::Error::last_os_error())
+            } else {
+                Ok(())
+            }
+        };
+        // SAFETY: plain system calls on fds and C strings prepared before fork.
+        unsafe {
+            if let Some(fd) = &self.netns {
+                check(libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET))?;
+            }
+            if self.new_mount_ns {
+                check(libc::unshare(libc::CLONE_NEWNS))?;
+                check(libc::mount(
+                    c"".as_ptr(),
+                    c"/".as_ptr(),
+                    c"none".as_ptr(),
+                    libc::MS_SLAVE | libc::MS_REC,
+                    std::ptr::null(),
+                ))?;
+            }
+            if self.remount_sys {
+                libc::umount2(c"/sys".as_ptr(), libc::MNT_DETACH);
+                check(libc::mount(
+                    c"sysfs".as_ptr(),
+                    c"/sys".as_ptr(),
+                    c"sysfs".as_ptr(),
+                    0,
+                    std::ptr::null(),
+                ))?;
+            }
+            for (src, dst) in &self.etc_binds {
+                check(libc::mount(
+                    src.as_ptr(),
+                    dst.as_ptr(),
+                    c"none".as_ptr(),
+                    libc::MS_BIND,
+                    std::ptr::null(),
+                ))?;
+            }
+            if self.ipc {
+                check(libc::unshare(libc::CLONE_NEWIPC))?;
+            }
+            if let Some(h) = &self.uts {
+                check(libc::unshare(libc::CLONE_NEWUTS))?;
+                check(libc::sethostname(h.as_ptr(), h.as_bytes().len()))?;
+            }
+            if self.pid {
+                check(libc::unshare(libc::CLONE_NEWPID))?;
+                become_pid1()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+static PID1: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn forward(sig: libc::c_int) {
+    let child = PID1.load(Ordering::Relaxed);
+    if child > 0 {
+        // SAFETY: kill is async-signal-safe.
+        unsafe { libc::kill(child, sig) };
+    }
+}
+
+/// After unshare(CLONE_NEWPID): fork; the child (PID 1 of the new namespace)
+/// mounts its own /proc and goes on to exec; this process stays behind as its
+/// parent, forwards signals to it and exits with its status (as `unshare --fork`).
+unsafe fn become_pid1() -> std::io::Result<()> {
+    let child = libc::fork();
+    if child < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if child == 0 {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        if libc::mount(
+            c"proc".as_ptr(),
+            c"/proc".as_ptr(),
+            c"proc".as_ptr(),
+            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            std::ptr::null(),
+        ) < 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+        return Ok(());
+    }
+    PID1.store(child, Ordering::Relaxed);
+    // Let go of every fd (pipes to the parent included) so only the real program holds them.
+    libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32);
+    for sig in [
+        libc::SIGTERM,
+        libc::SIGINT,
+        libc::SIGHUP,
+        libc::SIGQUIT,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+    ] {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = forward as *const () as usize;
+        libc::sigaction(sig, &sa, std::ptr::null_mut());
+    }
+    let mut status = 0;
+    loop {
+        let r = libc::waitpid(child, &mut status, 0);
+        if r == child {
+            break;
+        }
+        if r < 0 && *libc::__errno_location() != libc::EINTR {
+            libc::_exit(127);
+        }
+    }
+    if libc::WIFSIGNALED(status) {
+        let sig = libc::WTERMSIG(status);
+        libc::signal(sig, libc::SIG_DFL);
+        libc::kill(libc::getpid(), sig);
+        libc::_exit(128 + sig);
+    }
+    libc::_exit(libc::WEXITSTATUS(status));
+}
+
+fn command(ns: &NsId, ns_file: Option<&File>, spec: &ExecSpec) -> Result<tokio::process::Command> {
+    let Some(prog) = spec.argv.first() else {
+        return Err(Error::new("empty command"));
+    };
+    let setup = ChildSetup::new(ns, ns_file, &spec.iso)?;
+    let mut cmd = tokio::process::Command::new(prog);
+    cmd.args(&spec.argv[1..]);
+    for (k, v) in &spec.env {
+        cmd.env(k, v);
+    }
+    if let Some(d) = &spec.cwd {
+        cmd.current_dir(d);
+    }
+    // SAFETY: `apply` only makes async-signal-safe system calls on data prepared above.
+    unsafe {
+        cmd.pre_exec(move || setup.apply());
+    }
+    Ok(cmd)
+}
+
+fn spawn_error(spec: &ExecSpec, e: std::io::Error) -> Error {
+    let prog = spec.argv.first().cloned().unwrap_or_default();
+    match e.kind() {
+        ErrorKind::NotFound => match &spec.cwd {
+            Some(d) if !d.exists() => Error::new(format!("working directory {} does not exist", d.display())),
+            _ => Error::new(format!("program {prog:?} not found")),
+        },
+        ErrorKind::PermissionDenied => Error::new(format!("program {prog:?}: permission denied")),
+        _ => Error::io(format!("cannot start {prog:?}"), e),
+    }
+}
+
+fn split_status(s: ExitStatus) -> (Option<i32>, Option<i32>) {
+    (s.code(), s.signal())
+}
+
+/// Runs a program inside a namespace to completion (`ip netns exec NS CMD`).
+pub async fn exec(ns: &NsId, ns_file: Option<&File>, spec: &ExecSpec) -> Result<ExecResult> {
+    let mut cmd = command(ns, ns_file, spec)?;
+    cmd.stdin(if spec.stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .kill_on_drop(true);
+    let mut child = cmd.spawn().map_err(|e| spawn_error(spec, e))?;
+    let pid = child.id();
+    if let (Some(data), Some(mut stdin)) = (spec.stdin.clone(), child.stdin.take()) {
+        tokio::spawn(async move {
+            let _ = stdin.write_all(&data).await;
+        });
+    }
+    let wait = child.wait_with_output();
+    let out = match spec.timeout {
+        None => wait.await,
+        Some(t) => match tokio::time::timeout(t, wait).await {
+            Ok(r) => r,
+            Err(_) => {
+                // Dropping the future killed the child (kill_on_drop); tokio reaps it.
+                let _ = pid;
+                return Ok(ExecResult {
+                    code: None,
+                    signal: Some(libc::SIGKILL),
+                    stdout: vec![],
+                    stderr: vec![],
+                    timed_out: true,
+                });
+            }
+        },
+    }
+    .map_err(|e| Error::io("wait for the program", e))?;
+    let (code, signal) = split_status(out.status);
+    Ok(ExecResult {
+        code,
+        signal,
+        stdout: out.stdout,
+        stderr: out.stderr,
+        timed_out: false,
+    })
+}
+
+/// A background process started by `spawn`.
+pub struct Proc {
+    pub pid: i32,
+    pub argv: Vec<String>,
+    pub ns: NsId,
+    child: std::sync::Mutex<Option<tokio::process::Child>>,
+    status: std::sync::Mutex<Option<ExitStatus>>,
+    /// Where stdout and stderr go; read back by `output`.
+    log: File,
+    pub log_path: Option<PathBuf>,
+}
+
+/// Where a spawned process's output goes.
+pub enum Output {
+    /// An anonymous file (unlinked at once), read back with `Proc::output`.
+    Capture,
+    /// A file the user names; kept.
+    File(PathBuf),
+    Null,
+}
+
+/// Starts a background process inside a namespace (`ip netns exec NS CMD &`).
+pub fn spawn(ns: &NsId, ns_file: Option<&File>, spec: &ExecSpec, output: Output) -> Result<Proc> {
+    let mut cmd = command(ns, ns_file, spec)?;
+    let (log, log_path) = match output {
+        Output::File(p) => {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .read(true)
+                .open(&p)
+                .map_err(|e| Error::io(format!("open log {}", p.display()), e))?;
+            (f, Some(p))
+        }
+        Output::Capture | Output::Null => (anonymous_file()?, None),
+    };
+    let dup = || log.try_clone().map_err(|e| Error::io("dup the log file", e));
+    cmd.stdin(Stdio::null());
+    cmd.stdout(Stdio::from(dup()?)).stderr(Stdio::from(dup()?));
+    // Keep children out of the terminal's process group: Ctrl-C in lunet must not hit them.
+    cmd.process_group(0);
+    let child = cmd.spawn().map_err(|e| spawn_error(spec, e))?;
+    let pid = child.id().map(|p| p as i32).unwrap_or(-1);
+    Ok(Proc {
+        pid,
+        argv: spec.argv.clone(),
+        ns: ns.clone(),
+        child: std::sync::Mutex::new(Some(child)),
+        status: std::sync::Mutex::new(None),
+        log,
+        log_path,
+    })
+}
+
+fn anonymous_file() -> Result<File> {
+    let name = c"lunet-output";
+    // SAFETY: memfd_create with a valid C string; the fd is owned by the File.
+    let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(Error::io("create an output buffer", std::io::Error::last_os_error()));
+    }
+    Ok(unsafe { File::from_raw_fd(fd) })
+}
+
+impl Proc {
+    /// `None` while it runs.
+    pub fn try_status(&self) -> Option<ExitStatus> {
+        if let Some(s) = *self.status.lock().unwrap() {
+            return Some(s);
+        }
+        let mut guard = self.child.lock().unwrap();
+        let child = guard.as_mut()?;
+        match child.try_wait() {
+            Ok(Some(s)) => {
+                *self.status.lock().unwrap() = Some(s);
+                Some(s)
+            }
+            _ => None,
+        }
+    }
+
+    pub fn alive(&self) -> bool {
+        self.try_status().is_none()
+    }
+
+    /// Waits for it to end; `None` if `timeout` passed first.
+    pub async fn wait(&self, timeout: Option<Duration>) -> Result<Option<(Option<i32>, Option<i32>)>> {
+        if let Some(s) = self.try_status() {
+            return Ok(Some(split_status(s)));
+        }
+        let Some(mut child) = self.child.lock().unwrap().take() else {
+            return Err(Error::new("already being waited for"));
+        };
+        let res = match timeout {
+            None => Some(child.wait().await),
+            Some(t) => tokio::time::timeout(t, child.wait()).await.ok(),
+        };
+        *self.child.lock().unwrap() = Some(child);
+        match res {
+            None => Ok(None),
+            Some(Ok(s)) => {
+                *self.status.lock().unwrap() = Some(s);
+                Ok(Some(split_status(s)))
+            }
+            Some(Err(e)) => Err(Error::io("wait for the process", e)),
+        }
+    }
+
+    pub fn signal(&self, sig: i32) -> Result<()> {
+        if !self.alive() {
+            return Ok(());
+        }
+        // SAFETY: kill on a pid we started and have not reaped (so it cannot be reused).
+        if unsafe { libc::kill(self.pid, sig) } < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::ESRCH) {
+                return Err(Error::io(format!("signal pid {}", self.pid), e));
+            }
+        }
+        Ok(())
+    }
+
+    /// SIGTERM, then SIGKILL after `grace`; waits until it is gone.
+    pub async fn terminate(&self, grace: Duration) -> Result<()> {
+        if !self.alive() {
+            return Ok(());
+        }
+        self.signal(libc::SIGTERM)?;
+        if self.wait(Some(grace)).await?.is_none() {
+            self.signal(libc::SIGKILL)?;
+            self.wait(Some(Duration::from_secs(5))).await?;
+        }
+        Ok(())
+    }
+
+    /// Everything it wrote to stdout and stderr so far.
+    pub fn output(&self) -> Result<Vec<u8>> {
+        let len = self.log.metadata().map_err(|e| Error::io("read output", e))?.len();
+        let mut buf = vec![0; len as usize];
+        self.log
+            .read_exact_at(&mut buf, 0)
+            .map_err(|e| Error::io("read output", e))?;
+        Ok(buf)
+    }
+}
+
+/// A signal by name (`"TERM"`, `"SIGKILL"`) or number.
+pub fn signal_number(s: &str) -> Option<i32> {
+    let name = s.strip_prefix("SIG").unwrap_or(s);
+    Some(match name {
+        "HUP" => libc::SIGHUP,
+        "INT" => libc::SIGINT,
+        "QUIT" => libc::SIGQUIT,
+        "KILL" => libc::SIGKILL,
+        "USR1" => libc::SIGUSR1,
+        "USR2" => libc::SIGUSR2,
+        "TERM" => libc::SIGTERM,
+        "STOP" => libc::SIGSTOP,
+        "CONT" => libc::SIGCONT,
+        _ => return name.parse().ok().filter(|n| (1..=64).contains(n)),
+    })
+}

@@ -1,0 +1,414 @@
+//! Processes from Lua: `ns:exec`, `ns:sh`, `ns:spawn` → `Proc`, `ns:ping`,
+//! `ns:hosts`, `ns:resolv`. Spawned processes belong to the script that made
+//! them and are ended when it finishes, unless spawned with `keep = true`.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use mlua::{Lua, MetaMethod, MultiValue, Table, UserData, UserDataMethods, Value};
+
+use super::args::{fail, type_name, Args, Named, Opts};
+use super::net;
+use crate::core::op::Op;
+use crate::core::process::{signal_number, ExecResult, ExecSpec, Isolation, Output, Proc};
+use crate::core::{words, NsId};
+
+/// Every process spawned from this Lua state, and whether the user asked to keep it.
+#[derive(Default)]
+pub struct Owned(RefCell<Vec<(Rc<Proc>, bool)>>);
+
+/// Ends every spawned process not marked `keep` (all of them when `all`).
+pub async fn end_owned(lua: &Lua, all: bool) {
+    let procs: Vec<(Rc<Proc>, bool)> = match lua.app_data_ref::<Owned>() {
+        Some(o) => o.0.borrow_mut().drain(..).collect(),
+        None => return,
+    };
+    for (p, keep) in procs {
+        if all || !keep {
+            let _ = p.terminate(Duration::from_secs(2)).await;
+        }
+    }
+}
+
+const EXEC_KEYS: &[&str] = &["check", "stdin", "env", "cwd", "timeout", "pid", "uts", "ipc", "mount"];
+const SPAWN_KEYS: &[&str] = &["env", "cwd", "log", "keep", "pid", "uts", "ipc", "mount"];
+
+/// `cmd`: an array of words, or a string split like a shell splits words.
+fn argv(f: &str, v: Value) -> mlua::Result<Vec<String>> {
+    let words = match v {
+        Value::String(s) => words::split(&s.to_str()?).named(f)?,
+        Value::Table(t) => {
+            let mut out = vec![];
+            for w in t.sequence_values::<Value>() {
+                match w? {
+                    Value::String(s) => out.push(s.to_str()?.to_string()),
+                    Value::Integer(n) => out.push(n.to_string()),
+                    Value::Number(n) => out.push(n.to_string()),
+                    other => {
+                        return Err(fail(
+                            f,
+                            format!("command words must be strings, got {}", type_name(&other)),
+                        ))
+                    }
+                }
+            }
+            out
+        }
+        other => {
+            return Err(fail(
+                f,
+                format!(
+                    "argument #1 (cmd) must be a string or an array, got {}",
+                    type_name(&other)
+                ),
+            ))
+        }
+    };
+    if words.is_empty() {
+        return Err(fail(f, "empty command"));
+    }
+    Ok(words)
+}
+
+fn spec(f: &str, argv: Vec<String>, o: &Opts) -> mlua::Result<ExecSpec> {
+    let mut env = vec![];
+    match o.value("env")? {
+        Value::Nil => {}
+        Value::Table(t) => {
+            for pair in t.pairs::<String, Value>() {
+                let (k, v) = pair?;
+                let v = match v {
+                    Value::String(s) => s.to_str()?.to_string(),
+                    Value::Integer(n) => n.to_string(),
+                    Value::Number(n) => n.to_string(),
+                    other => {
+                        return Err(fail(
+                            f,
+                            format!("env {k:?} must be a string, got {}", type_name(&other)),
+                        ))
+                    }
+                };
+                env.push((k, v));
+            }
+        }
+        other => {
+            return Err(fail(
+                f,
+                format!("option \"env\" must be a table, got {}", type_name(&other)),
+            ))
+        }
+    }
+    let timeout = match o.value("timeout")? {
+        Value::Nil => None,
+        Value::Integer(n) if n > 0 => Some(Duration::from_secs(n as u64)),
+        Value::Number(n) if n > 0.0 => Some(Duration::from_secs_f64(n)),
+        other => {
+            return Err(fail(
+                f,
+                format!("option \"timeout\" must be a positive number of seconds, got {other:?}"),
+            ))
+        }
+    };
+    let uts = match o.value("uts")? {
+        Value::Nil | Value::Boolean(false) => None,
+        Value::String(s) => Some(s.to_str()?.to_string()),
+        other => {
+            return Err(fail(
+                f,
+                format!("option \"uts\" must be a hostname, got {}", type_name(&other)),
+            ))
+        }
+    };
+    Ok(ExecSpec {
+        argv,
+        env,
+        cwd: o.string("cwd")?.map(Into::into),
+        stdin: o.string("stdin")?.map(String::into_bytes),
+        timeout,
+        iso: Isolation {
+            pid: o.bool("pid")?.unwrap_or(false),
+            uts,
+            ipc: o.bool("ipc")?.unwrap_or(false),
+            mount: o.bool("mount")?.unwrap_or(false),
+        },
+    })
+}
+
+fn result_table(lua: &Lua, r: &ExecResult) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    t.set("code", r.code)?;
+    t.set("signal", r.signal)?;
+    t.set("stdout", lua.create_string(&r.stdout)?)?;
+    t.set("stderr", lua.create_string(&r.stderr)?)?;
+    t.set("timed_out", r.timed_out)?;
+    Ok(t)
+}
+
+fn first_line(b: &[u8]) -> String {
+    let s = String::from_utf8_lossy(b);
+    let s = s.trim();
+    match s.lines().last() {
+        Some(l) if !l.is_empty() => format!(": {l}"),
+        _ => String::new(),
+    }
+}
+
+pub async fn exec(lua: &Lua, f: &'static str, ns: &NsId, argv: Vec<String>, o: &Opts) -> mlua::Result<Table> {
+    let spec = spec(f, argv, o)?;
+    let check = o.bool("check")?.unwrap_or(true);
+    let r = net(lua).exec(ns, &spec).await.named(f)?;
+    if check {
+        let cmd = spec.command_line();
+        if r.timed_out {
+            return Err(fail(
+                f,
+                format!(
+                    "`{cmd}` timed out after {:?} and was killed",
+                    spec.timeout.unwrap_or_default()
+                ),
+            ));
+        }
+        if let Some(sig) = r.signal {
+            return Err(fail(
+                f,
+                format!("`{cmd}` was killed by signal {sig}{}", first_line(&r.stderr)),
+            ));
+        }
+        if r.code != Some(0) {
+            return Err(fail(
+                f,
+                format!(
+                    "`{cmd}` exited with code {}{}",
+                    r.code.unwrap_or(-1),
+                    first_line(&r.stderr)
+                ),
+            ));
+        }
+    }
+    result_table(lua, &r)
+}
+
+pub async fn ns_exec(lua: Lua, ns: NsId, args: MultiValue) -> mlua::Result<Table> {
+    let a = Args::new("ns:exec", args);
+    let argv = argv(a.f, a.get(1))?;
+    let o = a.opts(2, EXEC_KEYS)?;
+    exec(&lua, a.f, &ns, argv, &o).await
+}
+
+pub async fn ns_sh(lua: Lua, ns: NsId, args: MultiValue) -> mlua::Result<Table> {
+    let a = Args::new("ns:sh", args);
+    let script = a.string(1, "script")?;
+    let o = a.opts(2, EXEC_KEYS)?;
+    exec(&lua, a.f, &ns, vec!["/bin/sh".into(), "-c".into(), script], &o).await
+}
+
+pub fn ns_spawn(lua: &Lua, ns: NsId, args: MultiValue) -> mlua::Result<LuaProc> {
+    let a = Args::new("ns:spawn", args);
+    let argv = argv(a.f, a.get(1))?;
+    let o = a.opts(2, SPAWN_KEYS)?;
+    let spec = spec(a.f, argv, &o)?;
+    let output = match o.string("log")? {
+        Some(p) => Output::File(p.into()),
+        None => Output::Capture,
+    };
+    let keep = o.bool("keep")?.unwrap_or(false);
+    let p = Rc::new(net(lua).spawn(&ns, &spec, output).named(a.f)?);
+    if lua.app_data_ref::<Owned>().is_none() {
+        lua.set_app_data(Owned::default());
+    }
+    if let Some(owned) = lua.app_data_ref::<Owned>() {
+        owned.0.borrow_mut().push((p.clone(), keep));
+    }
+    Ok(LuaProc(p))
+}
+
+/// `ns:ping(addr, {count=1, timeout=1})` → ok, rtt_ms
+pub async fn ns_ping(lua: Lua, ns: NsId, args: MultiValue) -> mlua::Result<(bool, Option<f64>)> {
+    let a = Args::new("ns:ping", args);
+    let addr = a.string(1, "addr")?;
+    crate::core::names::parse_ip("address", &addr).named(a.f)?;
+    let o = a.opts(2, &["count", "timeout"])?;
+    let count = o.int("count", 1, 1000)?.unwrap_or(1);
+    let wait = o.int("timeout", 1, 3600)?.unwrap_or(1);
+    let spec = ExecSpec {
+        argv: vec![
+            "ping".into(),
+            "-n".into(),
+            "-c".into(),
+            count.to_string(),
+            "-W".into(),
+            wait.to_string(),
+            addr,
+        ],
+        ..Default::default()
+    };
+    let r = net(&lua).exec(&ns, &spec).await.named(a.f)?;
+    if r.code != Some(0) {
+        return Ok((false, None));
+    }
+    let out = String::from_utf8_lossy(&r.stdout);
+    let rtt = out
+        .split("time=")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse::<f64>().ok());
+    Ok((true, rtt))
+}
+
+fn named_ns(f: &str, ns: &NsId) -> mlua::Result<String> {
+    match ns {
+        NsId::Named(n) => Ok(n.clone()),
+        NsId::Host => Err(fail(
+            f,
+            "the host namespace has no /etc/netns files (edit /etc directly)",
+        )),
+    }
+}
+
+/// `ns:hosts{["1.2.3.4"] = "mytest" or {"a", "b"}}` → /etc/netns/NAME/hosts
+pub async fn ns_hosts(lua: Lua, ns: NsId, args: MultiValue) -> mlua::Result<()> {
+    let a = Args::new("ns:hosts", args);
+    let name = named_ns(a.f, &ns)?;
+    let t = a.table(1, "map")?;
+    let mut lines = vec![
+        "127.0.0.1\tlocalhost".to_string(),
+        "::1\tlocalhost ip6-localhost ip6-loopback".to_string(),
+    ];
+    let mut entries = vec![];
+    for pair in t.pairs::<String, Value>() {
+        let (addr, names) = pair?;
+        crate::core::names::parse_ip("address", &addr).named(a.f)?;
+        let names: Vec<String> = match names {
+            Value::String(s) => vec![s.to_str()?.to_string()],
+            Value::Table(t) => t.sequence_values::<String>().collect::<mlua::Result<_>>()?,
+            other => {
+                return Err(fail(
+                    a.f,
+                    format!("names for {addr} must be a string or a list, got {}", type_name(&other)),
+                ))
+            }
+        };
+        if names.is_empty() || names.iter().any(|n| n.is_empty() || n.contains(char::is_whitespace)) {
+            return Err(fail(a.f, format!("bad host names for {addr}: {names:?}")));
+        }
+        entries.push(format!("{addr}\t{}", names.join(" ")));
+    }
+    entries.sort();
+    lines.extend(entries);
+    let content = lines.join("\n") + "\n";
+    net(&lua)
+        .apply(&Op::EtcFile {
+            ns: name,
+            file: "hosts".into(),
+            content,
+        })
+        .await
+        .named(a.f)
+}
+
+/// `ns:resolv{nameserver = "8.8.1.1" or {…}, search = "x" or {…}, options = …}` → resolv.conf
+pub async fn ns_resolv(lua: Lua, ns: NsId, args: MultiValue) -> mlua::Result<()> {
+    let a = Args::new("ns:resolv", args);
+    let name = named_ns(a.f, &ns)?;
+    let o = Opts::new(a.f, a.table(1, "conf")?, &["nameserver", "search", "options"])?;
+    let list = |k: &str| -> mlua::Result<Vec<String>> {
+        match o.value(k)? {
+            Value::Nil => Ok(vec![]),
+            Value::String(s) => Ok(vec![s.to_str()?.to_string()]),
+            Value::Table(t) => t.sequence_values::<String>().collect(),
+            other => Err(fail(
+                a.f,
+                format!("option {k:?} must be a string or a list, got {}", type_name(&other)),
+            )),
+        }
+    };
+    let mut content = String::new();
+    for ns in list("nameserver")? {
+        crate::core::names::parse_ip("nameserver", &ns).named(a.f)?;
+        content += &format!("nameserver {ns}\n");
+    }
+    let search = list("search")?;
+    if !search.is_empty() {
+        content += &format!("search {}\n", search.join(" "));
+    }
+    let options = list("options")?;
+    if !options.is_empty() {
+        content += &format!("options {}\n", options.join(" "));
+    }
+    net(&lua)
+        .apply(&Op::EtcFile {
+            ns: name,
+            file: "resolv.conf".into(),
+            content,
+        })
+        .await
+        .named(a.f)
+}
+
+/// `Proc`: a process started by `ns:spawn`.
+pub struct LuaProc(Rc<Proc>);
+
+impl UserData for LuaProc {
+    fn add_fields<F: mlua::UserDataFields<Self>>(fields: &mut F) {
+        fields.add_field_method_get("pid", |_, this| Ok(this.0.pid));
+        fields.add_field_method_get("log", |_, this| {
+            Ok(this.0.log_path.as_ref().map(|p| p.display().to_string()))
+        });
+    }
+
+    fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+        m.add_meta_method(MetaMethod::ToString, |_, this, ()| {
+            let p = &this.0;
+            let state = if p.alive() { "running" } else { "exited" };
+            Ok(format!(
+                "Proc({} in {}: {}, {state})",
+                p.pid,
+                p.ns,
+                words::quote(&p.argv.join(" "))
+            ))
+        });
+        m.add_method("alive", |_, this, ()| Ok(this.0.alive()));
+        m.add_async_method("wait", |lua, this, args: MultiValue| async move {
+            let a = Args::new("proc:wait", args);
+            let timeout = match a.get(1) {
+                Value::Nil => None,
+                Value::Integer(n) if n >= 0 => Some(Duration::from_secs(n as u64)),
+                Value::Number(n) if n >= 0.0 => Some(Duration::from_secs_f64(n)),
+                other => return Err(fail(a.f, format!("timeout must be seconds, got {}", type_name(&other)))),
+            };
+            match this.0.wait(timeout).await.named(a.f)? {
+                None => Ok(Value::Nil),
+                Some((code, signal)) => {
+                    let t = lua.create_table()?;
+                    t.set("code", code)?;
+                    t.set("signal", signal)?;
+                    Ok(Value::Table(t))
+                }
+            }
+        });
+        m.add_method("kill", |_, this, args: MultiValue| {
+            let a = Args::new("proc:kill", args);
+            let sig = match a.get(1) {
+                Value::Nil => libc::SIGTERM,
+                Value::Integer(n) => {
+                    signal_number(&n.to_string()).ok_or_else(|| fail(a.f, format!("bad signal {n}")))?
+                }
+                Value::String(s) => {
+                    let s = s.to_str()?.to_string();
+                    signal_number(&s.to_uppercase()).ok_or_else(|| fail(a.f, format!("bad signal {s:?}")))?
+                }
+                other => {
+                    return Err(fail(
+                        a.f,
+                        format!("signal must be a name or number, got {}", type_name(&other)),
+                    ))
+                }
+            };
+            this.0.signal(sig).named(a.f)
+        });
+        m.add_method("output", |lua, this, ()| {
+            lua.create_string(this.0.output().named("proc:output")?)
+        });
+    }
+}
