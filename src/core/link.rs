@@ -41,6 +41,9 @@ fn fail(ns: &Namespace, dev: &str, e: rtnetlink::Error) -> Error {
     match err.errno() {
         Some(libc::ENODEV) => missing(ns, dev),
         Some(libc::EEXIST) => Error::new(format!("interface {dev:?} already exists in {}", ns.describe())),
+        Some(libc::EOPNOTSUPP) => Error::new(format!(
+            "interface {dev:?}: this kernel does not support that link type here (is its module loaded?)"
+        )),
         _ => err,
     }
 }
