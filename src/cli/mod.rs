@@ -29,6 +29,9 @@ pub struct Cli {
     /// Trace every change as the equivalent `ip` command
     #[arg(short, long, global = true)]
     pub verbose: bool,
+    /// On an uncaught error, leave what the script made instead of rolling it back
+    #[arg(long, global = true)]
+    pub keep_on_error: bool,
     /// Run a chunk of Lua
     #[arg(short = 'e', value_name = "CODE")]
     pub exec: Option<String>,
@@ -99,5 +102,5 @@ fn dispatch(cli: Cli) -> Result<()> {
     if cli.sandbox {
         sandbox::enter()?;
     }
-    script::run(chunk, cli.verbose, cli.sandbox)
+    script::run(chunk, cli.verbose, cli.sandbox, cli.keep_on_error)
 }

@@ -6,6 +6,7 @@ use std::rc::Rc;
 use anyhow::{anyhow, Result};
 use mlua::Lua;
 
+use crate::core::journal::Journal;
 use crate::core::op::{LinkChange, Op};
 use crate::core::{Net, NsId};
 use crate::luabind;
@@ -19,7 +20,7 @@ pub struct Chunk {
 }
 
 /// Builds the runtime, installs `net`, runs the chunk.
-pub fn run(chunk: Chunk, verbose: bool, sandbox: bool) -> Result<()> {
+pub fn run(chunk: Chunk, verbose: bool, sandbox: bool, keep_on_error: bool) -> Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -39,8 +40,10 @@ pub fn run(chunk: Chunk, verbose: bool, sandbox: bool) -> Result<()> {
             .await
             .map_err(|e| anyhow!("--sandbox: {e}"))?;
         }
+        // A plain script is journaled in memory: on an uncaught error, what it made is undone.
+        net.attach_journal(Journal::in_memory());
         let lua = Lua::new();
-        luabind::install(&lua, net).map_err(|e| anyhow!("{e}"))?;
+        luabind::install(&lua, net.clone()).map_err(|e| anyhow!("{e}"))?;
         let lerr = |e: mlua::Error| anyhow!(luabind::describe(&e));
         let arg = lua.create_table().map_err(lerr)?;
         for (i, a) in chunk.args.iter().enumerate() {
@@ -55,6 +58,19 @@ pub fn run(chunk: Chunk, verbose: bool, sandbox: bool) -> Result<()> {
             .await;
         // Processes the script spawned end with it (all of them in a sandbox, which vanishes).
         luabind::end_owned(&lua, sandbox).await;
-        result.map_err(lerr)
+        let Err(e) = result else {
+            return Ok(());
+        };
+        let mut msg = luabind::describe(&e);
+        if keep_on_error {
+            msg += "\n(--keep-on-error: what the script made is left in place)";
+        } else if !sandbox {
+            let errors = net.rollback().await;
+            msg += "\n(everything the script made was rolled back; --keep-on-error keeps it)";
+            for err in errors {
+                msg += &format!("\nrollback: {err}");
+            }
+        }
+        Err(anyhow!(msg))
     })
 }

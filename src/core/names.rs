@@ -50,7 +50,7 @@ pub fn check_nsname(name: &str) -> Result<()> {
 }
 
 /// An address with a prefix length: `10.0.1.1/24`, `fd00::1/64`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Cidr {
     pub addr: IpAddr,
     pub prefix: u8,
@@ -123,7 +123,7 @@ impl fmt::Display for Cidr {
 }
 
 /// A route or rule destination: a network, or `default` (of one family).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Dest {
     Default { v6: bool },
     Net(Cidr),

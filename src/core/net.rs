@@ -9,12 +9,15 @@ use std::sync::{Arc, Mutex};
 
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, TokioSocket};
 
+use super::apply::Faults;
 use super::error::{Error, Result};
+use super::firewall::Backend;
+use super::journal::Journal;
 use super::netns::{self, NsId};
 use super::nsthread::NsThread;
 use super::op::{LinkChange, Op};
 use super::process::{self, ExecResult, ExecSpec, Output, Proc};
-use super::{addr, link, route, rule, sysctl};
+use super::sysctl;
 
 /// An open network namespace: its fd and a netlink connection living inside it.
 pub struct Namespace {
@@ -61,9 +64,13 @@ fn route_socket() -> Result<Socket> {
 }
 
 pub struct Net {
-    thread: NsThread,
+    pub(super) thread: NsThread,
     open: Mutex<HashMap<NsId, Arc<Namespace>>>,
     verbose: bool,
+    pub(super) journal: Mutex<Option<Journal>>,
+    pub(super) backend: Backend,
+    /// Test hooks: make the k-th journaled change fail, or kill the process around it.
+    pub(super) faults: Faults,
 }
 
 impl Net {
@@ -73,6 +80,9 @@ impl Net {
             thread: NsThread::start()?,
             open: Mutex::new(HashMap::new()),
             verbose,
+            journal: Mutex::new(None),
+            backend: Backend::from_env()?,
+            faults: Faults::from_env(),
         })
     }
 
@@ -86,7 +96,7 @@ impl Net {
         ns
     }
 
-    fn forget(&self, id: &NsId) {
+    pub(super) fn forget(&self, id: &NsId) {
         self.open.lock().unwrap().remove(id);
     }
 
@@ -140,38 +150,7 @@ impl Net {
         }
     }
 
-    /// Executes one change. Every mutation of the kernel goes through here.
-    pub async fn apply(&self, op: &Op) -> Result<()> {
-        if self.verbose {
-            eprintln!("+ {op}");
-        }
-        match op {
-            Op::NsAdd { name } => self.create_ns(name).await,
-            Op::NsDel { name } => {
-                netns::open(name)?;
-                self.forget(&NsId::Named(name.clone()));
-                netns::remove(name)?;
-                netns::remove_etc(name)
-            }
-            Op::EtcFile { ns, file, content } => netns::write_etc(ns, file, content),
-            Op::LinkAdd { ns, link } => link::add(self, &*self.ns(ns).await?, link).await,
-            Op::LinkSet { ns, dev, change } => link::set(self, &*self.ns(ns).await?, dev, change).await,
-            Op::LinkDel { ns, dev } => link::del(&*self.ns(ns).await?, dev).await,
-            Op::AddrAdd { ns, dev, cidr } => addr::add(&*self.ns(ns).await?, dev, cidr).await,
-            Op::AddrDel { ns, dev, cidr } => addr::del(&*self.ns(ns).await?, dev, cidr).await,
-            Op::RouteAdd { ns, route } => route::add(&*self.ns(ns).await?, route).await,
-            Op::RouteDel { ns, route } => route::del(&*self.ns(ns).await?, route).await,
-            Op::RuleAdd { ns, rule } => rule::add(&*self.ns(ns).await?, rule).await,
-            Op::RuleDel { ns, rule } => rule::del(&*self.ns(ns).await?, rule).await,
-            Op::Sysctl { ns, key, value } => {
-                let file = self.ns_file(ns).await?;
-                let (k, v) = (key.clone(), value.clone());
-                self.thread.run_in(file, move || sysctl::write(&k, &v)).await
-            }
-        }
-    }
-
-    async fn ns_file(&self, id: &NsId) -> Result<File> {
+    pub(super) async fn ns_file(&self, id: &NsId) -> Result<File> {
         self.ns(id)
             .await?
             .file
@@ -180,7 +159,7 @@ impl Net {
     }
 
     /// Creates the namespace on the namespace thread: unshare, pin, open a socket inside, go home.
-    async fn create_ns(&self, name: &str) -> Result<()> {
+    pub(super) async fn create_ns(&self, name: &str) -> Result<()> {
         netns::create_pin(name)?;
         let n = name.to_string();
         let made = self
@@ -222,31 +201,19 @@ impl Net {
         netns::pids(&file)
     }
 
-    /// `ip netns del NAME`, ending the namespace's processes first when `kill`
-    /// (a namespace deleted under live processes lingers, unnamed, with its devices).
+    /// `ip netns del NAME`; with `kill = false` it refuses while processes are inside.
     pub async fn ns_delete(&self, name: &str, kill: bool) -> Result<()> {
         let id = NsId::named(name)?;
         let pids = self.ns_pids(&id).await?;
-        if !pids.is_empty() {
-            if !kill {
-                return Err(Error::new(format!(
-                    "namespace {name:?} still has processes {pids:?} (pass kill = true to end them)"
-                )));
-            }
-            for pid in &pids {
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), nix::sys::signal::Signal::SIGKILL);
-            }
-            for _ in 0..500 {
-                if self.ns_pids(&id).await?.is_empty() {
-                    break;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            }
+        if !pids.is_empty() && !kill {
+            return Err(Error::new(format!(
+                "namespace {name:?} still has processes {pids:?} (pass kill = true to end them)"
+            )));
         }
         self.apply(&Op::NsDel { name: name.into() }).await
     }
 
-    fn exec_target(&self, id: &NsId) -> Result<Option<File>> {
+    pub(super) fn exec_target(&self, id: &NsId) -> Result<Option<File>> {
         match id {
             NsId::Named(n) => netns::open(n).map(Some),
             NsId::Host => Ok(None),
@@ -260,12 +227,33 @@ impl Net {
         process::exec(id, file.as_ref(), spec).await
     }
 
-    /// Starts a background process inside a namespace (`ip netns exec NS CMD &`).
+    /// Starts a background process inside a namespace (`ip netns exec NS CMD &`),
+    /// journaled so that undo ends it.
     pub fn spawn(&self, id: &NsId, spec: &ExecSpec, output: Output) -> Result<Proc> {
+        let op = Op::Spawn {
+            ns: id.clone(),
+            argv: spec.argv.clone(),
+        };
         if self.verbose {
-            eprintln!("+ {}{} &", id.exec_prefix(), spec.command_line());
+            eprintln!("+ {op}");
         }
         let file = self.exec_target(id)?;
-        process::spawn(id, file.as_ref(), spec, output)
+        let seq = self.journal_intent(&op, vec![])?;
+        let res = process::spawn(id, file.as_ref(), spec, output);
+        if let Some(seq) = seq {
+            match &res {
+                Ok(p) => {
+                    let undo = vec![Op::Kill {
+                        pid: p.pid,
+                        start: process::start_time(p.pid).unwrap_or(0),
+                    }];
+                    self.with_journal(|j| j.set_undo(seq, undo).and_then(|_| j.done(seq, true)))?;
+                }
+                Err(e) => {
+                    self.with_journal(|j| j.failed(seq, e))?;
+                }
+            }
+        }
+        res
     }
 }

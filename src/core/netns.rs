@@ -17,7 +17,7 @@ use super::names::check_nsname;
 pub const RUN_DIR: &str = "/run/netns";
 
 /// Which namespace: the one lunet runs in, or a named one under /run/netns.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum NsId {
     Host,
     Named(String),
@@ -235,5 +235,15 @@ pub fn remove_etc(ns: &str) -> Result<()> {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
         Err(e) => Err(Error::io(format!("remove {}", dir.display()), e)),
+    }
+}
+
+/// Removes /etc/netns/NS/FILE.
+pub fn remove_etc_file(ns: &str, file: &str) -> Result<()> {
+    let p = PathBuf::from(ETC_DIR).join(ns).join(file);
+    match fs::remove_file(&p) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(format!("remove {}", p.display()), e)),
     }
 }

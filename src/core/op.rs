@@ -5,10 +5,12 @@
 use std::fmt;
 use std::net::IpAddr;
 
+use super::firewall::{IptChange, TableBatch};
 use super::names::{format_mac, Cidr, Dest};
 use super::netns::NsId;
+use super::words::quote;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Op {
     NsAdd {
         name: String,
@@ -66,10 +68,36 @@ pub enum Op {
         file: String,
         content: String,
     },
+    /// Removes /etc/netns/NS/FILE.
+    EtcRemove {
+        ns: String,
+        file: String,
+    },
+    /// One iptables change (`iptables -t T -A/-I/-D/-N/-X/-P …`), run inside the namespace.
+    Ipt {
+        ns: NsId,
+        change: IptChange,
+    },
+    /// One table's section of an `iptables-restore --noflush` batch (atomic).
+    IptRestore {
+        ns: NsId,
+        v6: bool,
+        batch: TableBatch,
+    },
+    /// A background process (`ip netns exec NS CMD &`); recorded, not applied here.
+    Spawn {
+        ns: NsId,
+        argv: Vec<String>,
+    },
+    /// Ends a process lunet started, if it is still that process (same start time).
+    Kill {
+        pid: i32,
+        start: u64,
+    },
 }
 
 /// A link to create (`ip link add`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NewLink {
     pub name: String,
     pub kind: LinkKind,
@@ -77,7 +105,7 @@ pub struct NewLink {
     pub mac: Option<[u8; 6]>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum LinkKind {
     /// The peer is created directly in `peer_ns` (by fd), never moved there afterwards.
     Veth {
@@ -97,7 +125,7 @@ pub enum LinkKind {
     Vxlan(VxlanSpec),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum MacvlanMode {
     Private,
     Vepa,
@@ -125,7 +153,7 @@ impl MacvlanMode {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct VxlanSpec {
     pub id: u32,
     pub remote: Option<IpAddr>,
@@ -136,7 +164,7 @@ pub struct VxlanSpec {
 }
 
 /// Changes to an existing link (`ip link set`); `None` leaves a property alone.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct LinkChange {
     pub up: Option<bool>,
     pub mtu: Option<u32>,
@@ -147,7 +175,7 @@ pub struct LinkChange {
     pub ns: Option<NsId>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Scope {
     Global,
     Link,
@@ -173,7 +201,7 @@ impl Scope {
 }
 
 /// A route (`ip route add/del`).
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct RouteSpec {
     pub to: Option<Dest>,
     pub via: Option<IpAddr>,
@@ -191,7 +219,7 @@ impl RouteSpec {
 }
 
 /// A policy routing rule (`ip rule add/del`).
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct RuleSpec {
     pub from: Option<Cidr>,
     pub to: Option<Cidr>,
@@ -297,6 +325,30 @@ impl fmt::Display for LinkChange {
     }
 }
 
+impl Op {
+    /// The namespace the op acts in (None for ops that are not about one).
+    pub fn ns(&self) -> Option<NsId> {
+        match self {
+            Op::NsAdd { name } | Op::NsDel { name } => Some(NsId::Named(name.clone())),
+            Op::EtcFile { ns, .. } | Op::EtcRemove { ns, .. } => Some(NsId::Named(ns.clone())),
+            Op::LinkAdd { ns, .. }
+            | Op::LinkSet { ns, .. }
+            | Op::LinkDel { ns, .. }
+            | Op::AddrAdd { ns, .. }
+            | Op::AddrDel { ns, .. }
+            | Op::RouteAdd { ns, .. }
+            | Op::RouteDel { ns, .. }
+            | Op::RuleAdd { ns, .. }
+            | Op::RuleDel { ns, .. }
+            | Op::Sysctl { ns, .. }
+            | Op::Ipt { ns, .. }
+            | Op::IptRestore { ns, .. }
+            | Op::Spawn { ns, .. } => Some(ns.clone()),
+            Op::Kill { .. } => None,
+        }
+    }
+}
+
 impl fmt::Display for Op {
     /// The equivalent iproute2 (or sysctl) command line.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -367,8 +419,22 @@ impl fmt::Display for Op {
             Op::EtcFile { ns, file, content } => write!(
                 f,
                 "mkdir -p /etc/netns/{ns} && printf '%s' {} > /etc/netns/{ns}/{file}",
-                super::words::quote(content)
+                quote(content)
             ),
+            Op::EtcRemove { ns, file } => write!(f, "rm -f /etc/netns/{ns}/{file}"),
+            Op::Ipt { ns, change } => write!(f, "{}{change}", ns.exec_prefix()),
+            Op::IptRestore { ns, v6, batch } => write!(
+                f,
+                "printf '%s' {} | {}{}-restore --noflush",
+                quote(&batch.text),
+                ns.exec_prefix(),
+                if *v6 { "ip6tables" } else { "iptables" }
+            ),
+            Op::Spawn { ns, argv } => {
+                let words: Vec<String> = argv.iter().map(|w| quote(w)).collect();
+                write!(f, "{}{} &", ns.exec_prefix(), words.join(" "))
+            }
+            Op::Kill { pid, .. } => write!(f, "kill {pid}"),
         }
     }
 }

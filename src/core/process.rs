@@ -483,3 +483,47 @@ pub fn signal_number(s: &str) -> Option<i32> {
         _ => return name.parse().ok().filter(|n| (1..=64).contains(n)),
     })
 }
+
+/// The start time of a process (field 22 of /proc/PID/stat), which tells it
+/// apart from a later process that got the same pid.
+pub fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 2..];
+    after.split_whitespace().nth(19)?.parse().ok()
+}
+
+fn running(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+/// SIGTERM, then SIGKILL after a grace period, to each pid; waits until they are gone.
+pub async fn kill_all(pids: &[i32]) {
+    if pids.is_empty() {
+        return;
+    }
+    for p in pids {
+        // SAFETY: signalling pids we were asked to end.
+        unsafe { libc::kill(*p, libc::SIGTERM) };
+    }
+    for i in 0..300 {
+        if !pids.iter().any(|p| running(*p)) {
+            return;
+        }
+        if i == 100 {
+            for p in pids {
+                unsafe { libc::kill(*p, libc::SIGKILL) };
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Ends `pid` if it is still the process that was started at `start`.
+pub async fn kill_verified(pid: i32, start: u64) {
+    if start_time(pid) == Some(start) {
+        kill_all(&[pid]).await;
+    }
+}

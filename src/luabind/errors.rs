@@ -14,7 +14,10 @@ pub fn describe(e: &mlua::Error) -> String {
                 _ => inner,
             }
         }
-        mlua::Error::RuntimeError(m) => m.clone(),
+        mlua::Error::RuntimeError(m) => match m.find("\nstack traceback:") {
+            Some(i) => m[..i].to_string(),
+            None => m.clone(),
+        },
         mlua::Error::SyntaxError { message, .. } => message.clone(),
         mlua::Error::MemoryError(m) => format!("out of memory: {m}"),
         mlua::Error::WithContext { context, cause } => format!("{context}: {}", describe(cause)),

@@ -3,6 +3,7 @@
 
 mod args;
 mod errors;
+mod firewall;
 mod link;
 mod ns;
 mod process;
@@ -29,12 +30,29 @@ pub(crate) fn net(lua: &Lua) -> Rc<Net> {
 }
 
 /// Installs `net` (global and `require "lunet"`) and the Lua standard library modules.
-pub fn install(lua: &Lua, net: Rc<Net>) -> mlua::Result<Table> {
-    lua.set_app_data(net);
+pub fn install(lua: &Lua, core: Rc<Net>) -> mlua::Result<Table> {
+    lua.set_app_data(core);
     let t = lua.create_table()?;
     t.set("ns", ns_module(lua)?)?;
     t.set("host", Ns { id: NsId::Host })?;
     t.set("version", env!("CARGO_PKG_VERSION"))?;
+    t.set(
+        "undo",
+        lua.create_async_function(|lua, ()| async move { net(&lua).undo_last().await.named("net.undo") })?,
+    )?;
+    t.set(
+        "reset",
+        lua.create_async_function(|lua, ()| async move {
+            let errors = net(&lua).rollback().await;
+            match errors.first() {
+                None => Ok(()),
+                Some(_) => {
+                    let all: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+                    Err(args::fail("net.reset", all.join("; ")))
+                }
+            }
+        })?,
+    )?;
     lua.globals().set("net", t.clone())?;
     let preload: Table = lua.globals().get::<Table>("package")?.get("preload")?;
     let module = t.clone();

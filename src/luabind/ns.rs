@@ -384,6 +384,27 @@ impl UserData for Ns {
         m.add_async_method("resolv", |lua, this, args: MultiValue| async move {
             super::process::ns_resolv(lua, this.id.clone(), args).await
         });
+        m.add_async_method("iptables", |lua, this, args: MultiValue| async move {
+            super::firewall::iptables(lua, this.id.clone(), false, args).await
+        });
+        m.add_async_method("ip6tables", |lua, this, args: MultiValue| async move {
+            super::firewall::iptables(lua, this.id.clone(), true, args).await
+        });
+        m.add_async_method("iptables_restore", |lua, this, args: MultiValue| async move {
+            super::firewall::restore(lua, this.id.clone(), args).await
+        });
+        m.add_async_method("nat_masquerade", |lua, this, args: MultiValue| async move {
+            super::firewall::nat_masquerade(lua, this.id.clone(), args).await
+        });
+        m.add_async_method("forward_accept", |lua, this, args: MultiValue| async move {
+            super::firewall::forward_accept(lua, this.id.clone(), args).await
+        });
+        m.add_async_method("port_forward", |lua, this, args: MultiValue| async move {
+            super::firewall::port_forward(lua, this.id.clone(), args).await
+        });
+        m.add_async_method("ip_forward", |lua, this, args: MultiValue| async move {
+            super::firewall::ip_forward(lua, this.id.clone(), args).await
+        });
         m.add_async_method("pids", |lua, this, ()| async move {
             net(&lua).ns_pids(&this.id).await.named("ns:pids")
         });
