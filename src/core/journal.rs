@@ -322,7 +322,7 @@ mod tests {
             let mut j = Journal::create(&p).unwrap();
             let s = j.intent(&ns_add("a"), vec![Op::NsDel { name: "a".into() }]).unwrap();
             j.done(s, true).unwrap();
-            assert!(Journal::open(&p).unwrap_err().to_string().contains("in use"));
+            assert!(Journal::open(&p).err().unwrap().to_string().contains("in use"));
         }
         std::fs::OpenOptions::new()
             .append(true)

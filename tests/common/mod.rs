@@ -57,18 +57,38 @@ exec sleep 1000000";
 impl Sandbox {
     pub fn new() -> Sandbox {
         let mut holder = Command::new("unshare")
-            .args(["--net", "--mount", "--pid", "--fork", "--mount-proc", "--kill-child", "--propagation", "private"])
+            .args([
+                "--net",
+                "--mount",
+                "--pid",
+                "--fork",
+                "--mount-proc",
+                "--kill-child",
+                "--propagation",
+                "private",
+            ])
             .args(["sh", "-c", SETUP])
             .stdout(Stdio::piped())
             .stdin(Stdio::null())
             .spawn()
             .expect("unshare (util-linux) must be installed, and tests run as root");
         let mut line = String::new();
-        BufReader::new(holder.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        BufReader::new(holder.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
         assert_eq!(line.trim(), "ready", "sandbox setup failed");
         let children = std::fs::read_to_string(format!("/proc/{}/task/{}/children", holder.id(), holder.id())).unwrap();
-        let pid = children.split_whitespace().next().expect("sandbox PID 1").parse().unwrap();
-        Sandbox { holder, pid, dir: tempdir::Dir::new() }
+        let pid = children
+            .split_whitespace()
+            .next()
+            .expect("sandbox PID 1")
+            .parse()
+            .unwrap();
+        Sandbox {
+            holder,
+            pid,
+            dir: tempdir::Dir::new(),
+        }
     }
 
     /// A command that runs inside the sandbox.
@@ -86,7 +106,11 @@ impl Sandbox {
     /// Runs a shell line inside the sandbox; panics unless it succeeds; returns stdout.
     pub fn sh(&self, script: &str) -> String {
         let out = self.run("sh", &["-c", script]);
-        assert!(out.status.success(), "`{script}` failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "`{script}` failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     }
 
@@ -131,15 +155,25 @@ impl Sandbox {
     /// Runs Lua code that must fail; returns its stderr.
     pub fn lua_err(&self, code: &str) -> String {
         let out = self.lua(code);
-        assert!(!out.status.success(), "lua unexpectedly succeeded:\n{code}\n{}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            !out.status.success(),
+            "lua unexpectedly succeeded:\n{code}\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         let err = String::from_utf8(out.stderr).unwrap();
-        assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "a panic reached the user: {err}");
+        assert!(
+            !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+            "a panic reached the user: {err}"
+        );
         err
     }
 
     pub fn write(&self, name: &str, content: &str) -> PathBuf {
         let p = self.dir.path().join(name);
-        std::fs::File::create(&p).unwrap().write_all(content.as_bytes()).unwrap();
+        std::fs::File::create(&p)
+            .unwrap()
+            .write_all(content.as_bytes())
+            .unwrap();
         p
     }
 
@@ -149,6 +183,107 @@ impl Sandbox {
             "ls /run/netns; ls -R /etc/netns; ip -br link; ip -br addr; ip route show table all; ip -6 route show table all; ip rule; \
              for n in $(ls /run/netns); do echo \"== $n\"; ip -n $n -br link; ip -n $n -br addr; ip -n $n route show table all; done",
         )
+    }
+}
+
+/// Helpers for the core and CLI suites.
+impl Sandbox {
+    /// Runs Lua code that must fail with exit status 1 and leave the network exactly as it
+    /// was (namespaces, links, addresses, routes, rules); returns stderr.
+    pub fn lua_err_clean(&self, code: &str) -> String {
+        let before = self.snapshot_full();
+        let out = self.lua(code);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "expected exit status 1 for:\n{code}\n--- stderr\n{err}"
+        );
+        assert!(
+            !err.contains("panicked") && !err.contains("RUST_BACKTRACE") && !err.contains("internal error"),
+            "a panic reached the user: {err}"
+        );
+        let after = self.snapshot_full();
+        assert_eq!(
+            before, after,
+            "a failed call left something behind:\n{code}\n--- stderr\n{err}"
+        );
+        err
+    }
+
+    /// `snapshot` plus what it leaves out: IPv6 routes and rules of every namespace, /proc/self/mountinfo pins.
+    pub fn snapshot_full(&self) -> String {
+        let mut s = self.snapshot();
+        s.push_str(&self.sh(
+            "ip -6 rule; grep -o ' /run/netns/[^ ]*' /proc/self/mountinfo || true; \
+             for n in $(ls /run/netns); do echo \"== $n\"; ip -n $n -6 route show table all; ip -n $n rule; ip -n $n -6 rule; done",
+        ));
+        s
+    }
+
+    /// Whether this kernel can create links of `kind` (some kernels are built without dummy or 8021q).
+    pub fn supports_link(&self, kind: &str) -> bool {
+        let add = match kind {
+            "vlan" => "ip link add lunetprobe1 link lunetprobe0 type vlan id 2".to_string(),
+            "macvlan" => "ip link add lunetprobe1 link lunetprobe0 type macvlan".to_string(),
+            other => format!("ip link add lunetprobe1 type {other}"),
+        };
+        self.ok(&format!(
+            "ip link add lunetprobe0 type veth peer name lunetprobe2 || exit 1; {add} >/dev/null 2>&1; r=$?; \
+             ip link del lunetprobe1 2>/dev/null; ip link del lunetprobe0; exit $r"
+        ))
+    }
+
+    /// `ip -d -j [-n NS] link show dev DEV`, the one object (panics if the link is absent).
+    pub fn link_json(&self, ns: Option<&str>, dev: &str) -> serde_json::Value {
+        let n = ns.map(|n| format!("-n {n} ")).unwrap_or_default();
+        let v = self.ip_json(&format!("-d {n}link show dev {dev}"));
+        v[0].clone()
+    }
+
+    /// Whether a link of that name exists (in NS, or in the sandbox itself).
+    pub fn has_link(&self, ns: Option<&str>, dev: &str) -> bool {
+        let n = ns.map(|n| format!("-n {n} ")).unwrap_or_default();
+        self.ok(&format!("ip {n}link show dev {dev} >/dev/null 2>&1"))
+    }
+
+    /// Names in `ip netns list` (first word of each line), sorted.
+    pub fn netns_list(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .sh("ip netns list")
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .map(String::from)
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Starts `ip netns exec NS sleep 1000` in the background and returns its pid once it is inside NS.
+    pub fn sleeper_in(&self, ns: &str) -> u32 {
+        let pid: u32 = self
+            .sh(&format!(
+                "ip netns exec {ns} sleep 1000 >/dev/null 2>&1 </dev/null & echo $!"
+            ))
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(
+            self.ok(&format!(
+                "for i in $(seq 200); do [ \"$(ip netns identify {pid} 2>/dev/null)\" = {ns} ] && exit 0; sleep 0.01; done; exit 1"
+            )),
+            "the sleeper never entered {ns}"
+        );
+        pid
+    }
+
+    /// Whether a process is alive (exists and is not a zombie waiting for the sandbox's PID 1 to reap it).
+    pub fn alive(&self, pid: u32) -> bool {
+        let stat = self.sh(&format!("cat /proc/{pid}/stat 2>/dev/null || true"));
+        match stat.rsplit_once(") ") {
+            Some((_, rest)) => !rest.starts_with('Z') && !rest.starts_with('X'),
+            None => false,
+        }
     }
 }
 
