@@ -39,7 +39,10 @@ fn routed_hosts_ping_through_a_router_only_when_it_forwards() {
            h2:route_add { to = "10.1.0.0/24", via = "10.2.0.1", dev = "eth0" }"#,
     );
     assert_eq!(sb.sh("ip netns exec r sysctl -n net.ipv4.ip_forward").trim(), "0");
-    assert!(!sb.ok("ip netns exec h1 ping -c1 -W1 10.2.0.2"), "pinged through a router that does not forward");
+    assert!(
+        !sb.ok("ip netns exec h1 ping -c1 -W1 10.2.0.2"),
+        "pinged through a router that does not forward"
+    );
     sb.lua_ok(r#"assert(net.ns.get("r"):sysctl("net.ipv4.ip_forward", true) == "0")"#);
     assert!(sb.ok("ip netns exec h1 ping -c1 -W2 10.2.0.2"));
     assert!(sb.ok("ip netns exec h2 ping -c1 -W2 10.1.0.2"));
@@ -55,6 +58,8 @@ fn source_rule_picks_the_second_uplink() {
     sb.lua_ok(
         r#"local c, g1, g2 = net.ns.add("c"), net.ns.add("g1"), net.ns.add("g2")
            for _, g in ipairs { g1, g2 } do g:sysctl("net.ipv4.ip_forward", 1) end
+           -- no IPv6 chatter from c to blur the packet counters below
+           c:sysctl("net.ipv6.conf.all.disable_ipv6", 1); c:sysctl("net.ipv6.conf.default.disable_ipv6", 1)
            local u1, p1 = c:veth("up1", "eth0", { peer_ns = g1, up = true })
            local u2, p2 = c:veth("up2", "eth0", { peer_ns = g2, up = true })
            u1:addr_add("10.1.0.2/24"); p1:addr_add("10.1.0.1/24")
@@ -71,14 +76,21 @@ fn source_rule_picks_the_second_uplink() {
     assert_eq!(sourced[0]["gateway"], "10.2.0.1", "{sourced}");
     assert_eq!(sourced[0]["dev"], "up2");
     // Both paths carry traffic: ping from each source, and see which gateway answered by its counters.
-    let rx = |ns: &str| -> u64 { sb.ip_json(&format!("-n {ns} -s link show eth0"))[0]["stats64"]["rx"]["packets"].as_u64().unwrap() };
+    let rx = |ns: &str| -> u64 {
+        sb.ip_json(&format!("-n {ns} -s link show eth0"))[0]["stats64"]["rx"]["packets"]
+            .as_u64()
+            .unwrap()
+    };
     let (a1, a2) = (rx("g1"), rx("g2"));
     assert!(sb.ok("ip netns exec c ping -c3 -i0.2 -W2 -I 10.2.0.2 10.9.9.9 >/dev/null"));
     assert!(rx("g2") >= a2 + 3, "the sourced pings did not go through g2");
     assert!(rx("g1") < a1 + 3, "the sourced pings went through g1");
     sb.lua_ok(r#"net.ns.get("c"):rule_del { from = "10.2.0.2", table = 100, priority = 100 }"#);
     let sourced = sb.ip_json("-n c route get 10.9.9.9 from 10.2.0.2");
-    assert_eq!(sourced[0]["gateway"], "10.1.0.1", "without the rule, the main table decides");
+    assert_eq!(
+        sourced[0]["gateway"], "10.1.0.1",
+        "without the rule, the main table decides"
+    );
 }
 
 /// IPv6 end to end: addresses and a route of another /64 across a veth.
