@@ -174,7 +174,8 @@ fn vxlan_id_remote_port() {
            a:veth("under", "underp")
            a:vxlan("vx0", { id = 42, remote = "10.1.1.1", port = 4790 })
            a:vxlan("vx1", { id = 7, remote = "fd00::9", dev = "under" })
-           a:vxlan("vx2", { id = 16777215, ["local"] = "10.2.2.2", up = true })"#,
+           a:vxlan("vx2", { id = 16777215, ["local"] = "10.2.2.2", up = true })
+           a:vxlan("vx3", { id = 3, group = "239.1.1.1", dev = "under" })"#,
     );
     let v = sb.link_json(Some("a"), "vx0");
     assert_eq!(v["linkinfo"]["info_kind"], "vxlan");
@@ -191,6 +192,11 @@ fn vxlan_id_remote_port() {
     assert_eq!(v["linkinfo"]["info_data"]["id"], 16777215);
     assert_eq!(v["linkinfo"]["info_data"]["local"], "10.2.2.2");
     assert!(has_flag(&v, "UP"));
+    let d = &sb.link_json(Some("a"), "vx3")["linkinfo"]["info_data"];
+    assert_eq!(
+        (d["id"].as_u64(), d["group"].as_str(), d["link"].as_str()),
+        (Some(3), Some("239.1.1.1"), Some("under"))
+    );
 }
 
 #[test]
