@@ -4,6 +4,7 @@
 //! - [`luabind`]: the thin Lua layer over the core (`net`, `Ns`, `Link`).
 //! - [`cli`]: the command line and the sandbox, on top of both.
 
+pub mod bundled;
 pub mod cli;
 pub mod core;
 pub mod luabind;

@@ -965,7 +965,7 @@ fn sysctl_errors() {
 
 /// The kernel said EEXIST for the peer, but the message blames the (absent) near end.
 #[test]
-#[ignore = "bug: core/link.rs add(): fail() drops the errno, so the EEXIST branch that names the peer never runs"]
+
 fn veth_whose_peer_name_is_taken_names_the_peer() {
     let sb = Sandbox::new();
     sb.lua_ok(r#"net.ns.add("a"):bridge("eth0")"#);
@@ -977,7 +977,7 @@ fn veth_whose_peer_name_is_taken_names_the_peer() {
 }
 
 #[test]
-#[ignore = "bug: core/link.rs set(): fail() drops the errno, so a rename onto a taken name blames the old name"]
+
 fn rename_onto_a_taken_name_names_the_taken_name() {
     let sb = Sandbox::new();
     sb.lua_ok(r#"net.host:bridge("taken"); net.host:veth("v", "p")"#);
@@ -991,7 +991,7 @@ fn rename_onto_a_taken_name_names_the_taken_name() {
 /// `set{ns = X, name = N}` where N is taken in X: the kernel moves the link, then fails the
 /// rename, so the link ends up in X under its old name while the script gets an error.
 #[test]
-#[ignore = "bug: core/link.rs set(): a move + rename onto a name taken in the target moves the link anyway (half-applied)"]
+
 fn move_and_rename_onto_a_taken_name_changes_nothing() {
     let sb = Sandbox::new();
     sb.lua_ok(r#"net.ns.add("a"):bridge("eth0"); net.host:veth("v", "p")"#);
@@ -1004,7 +1004,7 @@ fn move_and_rename_onto_a_taken_name_changes_nothing() {
 
 /// Options are checked before anything is created, except `up` in bridge/dummy/vlan/macvlan/vxlan.
 #[test]
-#[ignore = "bug: luabind/ns.rs simple_link(): opts `up` is read after the link is created, so a bad `up` leaks the link"]
+
 fn bad_up_option_creates_nothing() {
     let sb = Sandbox::new();
     fails_with(

@@ -477,7 +477,7 @@ fn rules_add_list_del_match_ip() {
 /// `ip rule del priority N` deletes whatever rule has that priority; lunet's
 /// `rule_del{priority = N}` should too.
 #[test]
-#[ignore = "bug: rule_del without `table` always asks for table main (254), so it matches no rule of another table"]
+
 fn rule_del_by_priority_alone() {
     let sb = Sandbox::new();
     sb.lua_ok(

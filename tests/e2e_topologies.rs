@@ -8,7 +8,9 @@ use common::Sandbox;
 fn seed001_left_right_bridge_pings_across() {
     let sb = Sandbox::new();
     let script = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/two-namespaces.lua")).unwrap();
-    sb.lua_ok(&script);
+    let out = sb.lunet(&["up", concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/two-namespaces.lua")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let _ = script;
     let ns = sb.sh("ip netns list");
     assert!(ns.contains("left") && ns.contains("right"), "{ns}");
     let br = sb.ip_json("-d link show br0");

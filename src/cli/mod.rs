@@ -1,7 +1,10 @@
 //! The command line: `lunet run FILE`, `lunet -e CODE`, `--sandbox`, `-v`.
 
 mod sandbox;
+mod scenario;
 pub mod script;
+mod session;
+mod state;
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
@@ -41,12 +44,40 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Run a Lua script (ARGS are in `arg`, and in `...`)
+    /// Run a Lua script (ARGS are in `arg`, and in `...`); rolled back if it fails
     Run {
         file: PathBuf,
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Bring a scenario up: its setup, then its check (rolled back if either fails)
+    Up {
+        /// A bundled or user scenario name, or a file
+        scenario: String,
+        /// Override a param: --set key=value (typed like its default)
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+    },
+    /// Undo everything a scenario made, from its journal (also after a crash)
+    Down { scenario: String },
+    /// Run a scenario's check against what is up
+    Check { scenario: String },
+    /// Scenarios that are up, with what each made
+    Status { scenario: Option<String> },
+    /// Bundled and user scenarios, with descriptions and params
+    Scenarios,
+    /// Print what `up` would do as a shell script, changing nothing
+    Plan {
+        scenario: String,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+    },
+}
+
+/// Options every command sees.
+pub struct Global {
+    pub verbose: bool,
+    pub sandbox: bool,
 }
 
 pub fn main() {
@@ -65,6 +96,27 @@ fn dispatch(cli: Cli) -> Result<()> {
     if cli.exec.is_some() && cli.command.is_some() {
         bail!("-e CODE cannot be combined with a command");
     }
+    let g = Global {
+        verbose: cli.verbose,
+        sandbox: cli.sandbox,
+    };
+    if let Some(cmd) = &cli.command {
+        if !matches!(cmd, Command::Run { .. }) {
+            // Before anything else: unsharing must happen while the process has one thread.
+            if cli.sandbox {
+                sandbox::enter()?;
+            }
+            return match cmd {
+                Command::Up { scenario: s, sets } => scenario::up(&g, s, sets),
+                Command::Down { scenario: s } => scenario::down(&g, s),
+                Command::Check { scenario: s } => scenario::check(&g, s),
+                Command::Status { scenario: s } => scenario::status(&g, s.as_deref()),
+                Command::Scenarios => scenario::list(&g),
+                Command::Plan { scenario: s, sets } => scenario::plan(&g, s, sets),
+                Command::Run { .. } => unreachable!(),
+            };
+        }
+    }
     let chunk = match (&cli.exec, &cli.command) {
         (Some(code), _) => script::Chunk {
             name: "(command line)".into(),
@@ -81,6 +133,7 @@ fn dispatch(cli: Cli) -> Result<()> {
                 args: all,
             }
         }
+        (None, Some(_)) => unreachable!("handled above"),
         (None, None) => {
             if std::io::stdin().is_terminal() {
                 bail!(

@@ -65,8 +65,11 @@ pub fn run(chunk: Chunk, verbose: bool, sandbox: bool, keep_on_error: bool) -> R
         if keep_on_error {
             msg += "\n(--keep-on-error: what the script made is left in place)";
         } else if !sandbox {
-            let errors = net.rollback().await;
-            msg += "\n(everything the script made was rolled back; --keep-on-error keeps it)";
+            let made = net.with_journal(|j| Ok(!j.is_empty())).ok().flatten().unwrap_or(false);
+            let errors = net.rollback(false).await;
+            if made {
+                msg += "\n(everything the script made was rolled back; --keep-on-error keeps it)";
+            }
             for err in errors {
                 msg += &format!("\nrollback: {err}");
             }

@@ -40,7 +40,7 @@ pub async fn add(ns: &Namespace, dev: &str, cidr: &Cidr) -> Result<()> {
         .map_err(|e| {
             let err = Error::netlink(format!("address {cidr} on {dev:?} in {}", ns.describe()), e);
             match err.errno() {
-                Some(libc::EEXIST) => Error::new(format!("address {cidr} is already on {dev:?} in {}", ns.describe())),
+                Some(libc::EEXIST) => err.reword(format!("address {cidr} is already on {dev:?} in {}", ns.describe())),
                 _ => err,
             }
         })
@@ -64,7 +64,7 @@ pub async fn del(ns: &Namespace, dev: &str, cidr: &Cidr) -> Result<()> {
     ns.nl.address().del(m).execute().await.map_err(|e| {
         let err = Error::netlink(format!("address {cidr} on {dev:?}"), e);
         match err.errno() {
-            Some(libc::EADDRNOTAVAIL) => Error::new(format!("address {cidr} is not on {dev:?} in {}", ns.describe())),
+            Some(libc::EADDRNOTAVAIL) => err.reword(format!("address {cidr} is not on {dev:?} in {}", ns.describe())),
             _ => err,
         }
     })

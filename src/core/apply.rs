@@ -104,6 +104,10 @@ impl Net {
         if self.verbose() {
             eprintln!("+ {op}");
         }
+        if self.is_plan() {
+            println!("{op}");
+            return Ok(true);
+        }
         let covered = self.with_journal(|j| Ok(j.covered(op)))?;
         let Some(covered) = covered else {
             return self.execute(op, false).await;
@@ -349,13 +353,17 @@ impl Net {
     }
 
     /// Undoes everything the attached journal holds, newest first, going on
-    /// past failures; returns them all.
-    pub async fn rollback(&self) -> Vec<Error> {
-        let steps = self
+    /// past failures; returns them all. `tolerant`: objects already gone are
+    /// not errors (after a custom teardown).
+    pub async fn rollback(&self, tolerant: bool) -> Vec<Error> {
+        let mut steps = self
             .with_journal(|j| Ok(j.undo_steps()))
             .ok()
             .flatten()
             .unwrap_or_default();
+        if tolerant {
+            steps.iter_mut().for_each(|s| s.tolerant = true);
+        }
         let mut errors = vec![];
         for step in &steps {
             self.undo_step(step, &mut errors).await;

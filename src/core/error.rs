@@ -47,6 +47,19 @@ impl Error {
         }
     }
 
+    /// The same failure (same errno) told in other words.
+    pub fn reword(&self, msg: impl Into<String>) -> Error {
+        Error {
+            msg: msg.into(),
+            errno: self.errno,
+        }
+    }
+
+    pub fn with_errno(mut self, errno: i32) -> Error {
+        self.errno = Some(errno);
+        self
+    }
+
     pub fn errno(&self) -> Option<i32> {
         self.errno
     }

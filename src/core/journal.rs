@@ -139,6 +139,19 @@ impl Journal {
         Ok(j)
     }
 
+    /// Reads a journal without taking it (for `status`): no lock, no writes.
+    pub fn read(path: &Path) -> Result<Journal> {
+        let f = File::open(path).map_err(|e| Error::io(format!("open journal {}", path.display()), e))?;
+        let mut j = Journal::in_memory();
+        for line in BufReader::new(&f).lines().map_while(|l| l.ok()) {
+            if let Ok(r) = serde_json::from_str::<Record>(&line) {
+                j.replay(r);
+            }
+        }
+        j.path = Some(path.to_path_buf());
+        Ok(j)
+    }
+
     fn replay(&mut self, r: Record) {
         match r {
             Record::Intent { seq, op, undo } => {

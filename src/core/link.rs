@@ -32,7 +32,7 @@ pub struct LinkInfo {
 }
 
 fn missing(ns: &Namespace, dev: &str) -> Error {
-    Error::new(format!("no interface {dev:?} in {}", ns.describe()))
+    Error::new(format!("no interface {dev:?} in {}", ns.describe())).with_errno(libc::ENODEV)
 }
 
 /// Maps a kernel error on `dev` to a message that names it.
@@ -40,8 +40,8 @@ fn fail(ns: &Namespace, dev: &str, e: rtnetlink::Error) -> Error {
     let err = Error::netlink(format!("interface {dev:?} in {}", ns.describe()), e);
     match err.errno() {
         Some(libc::ENODEV) => missing(ns, dev),
-        Some(libc::EEXIST) => Error::new(format!("interface {dev:?} already exists in {}", ns.describe())),
-        Some(libc::EOPNOTSUPP) => Error::new(format!(
+        Some(libc::EEXIST) => err.reword(format!("interface {dev:?} already exists in {}", ns.describe())),
+        Some(libc::EOPNOTSUPP) => err.reword(format!(
             "interface {dev:?}: this kernel does not support that link type here (is its module loaded?)"
         )),
         _ => err,
@@ -146,6 +146,14 @@ pub async fn add(net: &Net, ns: &Namespace, link: &NewLink) -> Result<()> {
         .map_err(|e| fail(ns, &link.name, e))
 }
 
+fn add_fail(ns: &Namespace, link: &NewLink, e: rtnetlink::Error) -> Error {
+    let err = fail(ns, &link.name, e);
+    match (err.errno(), link.mtu) {
+        (Some(libc::EINVAL), Some(mtu)) => err.reword(format!("interface {:?}: invalid mtu {mtu}", link.name)),
+        _ => err,
+    }
+}
+
 async fn add_veth(ns: &Namespace, link: &NewLink, peer: LinkMessage) -> Result<()> {
     let mut b = LinkMessageBuilder::<LinkUnspec>::new_with_info_kind(InfoKind::Veth)
         .name(link.name.clone())
@@ -161,7 +169,7 @@ async fn add_veth(ns: &Namespace, link: &NewLink, peer: LinkMessage) -> Result<(
         .add(b.build())
         .execute()
         .await
-        .map_err(|e| fail(ns, &link.name, e))
+        .map_err(|e| add_fail(ns, link, e))
 }
 
 /// `ip link set dev DEV …`
@@ -183,14 +191,25 @@ pub async fn set(net: &Net, ns: &Namespace, dev: &str, ch: &LinkChange) -> Resul
             b = b.setns_by_fd(dest.file.as_raw_fd());
         }
         let dest_desc = moved.as_ref().map(|d| d.describe()).unwrap_or_else(|| ns.describe());
+        let taken = || {
+            Error::new(format!(
+                "cannot rename or move {dev:?}: {name:?} already exists in {dest_desc}"
+            ))
+        };
+        // The kernel moves first and renames after: a clash must be found before anything happens.
+        if let Some(dest) = &moved {
+            if find(dest, &name).await.is_ok() {
+                return Err(taken().with_errno(libc::EEXIST));
+            }
+        }
         ns.nl.link().set(b.build()).execute().await.map_err(|e| {
             let err = fail(ns, dev, e);
-            if err.errno() == Some(libc::EEXIST) {
-                Error::new(format!(
-                    "cannot rename or move {dev:?}: {name:?} already exists in {dest_desc}"
-                ))
-            } else {
-                err
+            match err.errno() {
+                Some(libc::EEXIST) => err.reword(taken().message()),
+                Some(libc::EINVAL) if moved.is_some() => err.reword(format!(
+                    "cannot move {dev:?} to {dest_desc}: the kernel keeps this kind of link (e.g. a bridge) in its namespace"
+                )),
+                _ => err,
             }
         })?;
     }
@@ -238,7 +257,7 @@ pub async fn set(net: &Net, ns: &Namespace, dev: &str, ch: &LinkChange) -> Resul
     here.nl.link().set(b.build()).execute().await.map_err(|e| {
         let err = fail(here, &name, e);
         match (err.errno(), ch.mtu) {
-            (Some(libc::EINVAL), Some(mtu)) => Error::new(format!("interface {name:?}: invalid mtu {mtu}")),
+            (Some(libc::EINVAL), Some(mtu)) => err.reword(format!("interface {name:?}: invalid mtu {mtu}")),
             _ => err,
         }
     })

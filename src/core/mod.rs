@@ -12,6 +12,7 @@ pub mod net;
 pub mod netns;
 mod nsthread;
 pub mod op;
+pub mod probe;
 pub mod process;
 pub mod route;
 pub mod rule;

@@ -94,7 +94,7 @@ impl Cidr {
             Some((a, p)) => (a, Some(p)),
             None => (s, None),
         };
-        let addr = IpAddr::from_str(a.trim())
+        let addr = IpAddr::from_str(a)
             .map_err(|_| bad("expected an address in CIDR form like \"10.0.1.1/24\" or \"fd00::1/64\""))?;
         let max = Self::max_prefix(&addr);
         let prefix = match p {

@@ -71,6 +71,8 @@ pub struct Net {
     pub(super) backend: Backend,
     /// Test hooks: make the k-th journaled change fail, or kill the process around it.
     pub(super) faults: Faults,
+    /// Plan mode: changes are printed as commands, never made.
+    plan: bool,
 }
 
 impl Net {
@@ -83,7 +85,20 @@ impl Net {
             journal: Mutex::new(None),
             backend: Backend::from_env()?,
             faults: Faults::from_env(),
+            plan: false,
         })
+    }
+
+    /// A `Net` that changes nothing: every change is printed (stdout) as the
+    /// equivalent shell command, and reads see an empty system.
+    pub fn new_plan() -> Result<Net> {
+        let mut n = Net::new(false)?;
+        n.plan = true;
+        Ok(n)
+    }
+
+    pub fn is_plan(&self) -> bool {
+        self.plan
     }
 
     fn cached(&self, id: &NsId) -> Option<Arc<Namespace>> {
@@ -121,7 +136,7 @@ impl Net {
     }
 
     /// `ip netns add NAME` (and `ip -n NAME link set lo up` when `lo_up`).
-    pub async fn ns_add(&self, name: &str, lo_up: bool) -> Result<Arc<Namespace>> {
+    pub async fn ns_add(&self, name: &str, lo_up: bool) -> Result<()> {
         self.apply(&Op::NsAdd { name: name.into() }).await?;
         let id = NsId::Named(name.into());
         if lo_up {
@@ -136,7 +151,7 @@ impl Net {
             })
             .await?;
         }
-        self.ns(&id).await
+        Ok(())
     }
 
     pub fn verbose(&self) -> bool {
@@ -186,6 +201,9 @@ impl Net {
     /// Reads a `net.` sysctl inside a namespace.
     pub async fn sysctl_get(&self, id: &NsId, key: &str) -> Result<String> {
         sysctl::check(key)?;
+        if self.plan {
+            return Ok(String::new());
+        }
         self.trace_read(|| format!("{}sysctl -n {key}", id.exec_prefix()));
         let file = self.ns_file(id).await?;
         let k = key.to_string();
@@ -194,6 +212,9 @@ impl Net {
 
     /// Processes inside a namespace (`ip netns pids`).
     pub async fn ns_pids(&self, id: &NsId) -> Result<Vec<i32>> {
+        if self.plan {
+            return Ok(vec![]);
+        }
         let file = match id {
             NsId::Named(n) => netns::open(n)?,
             NsId::Host => self.ns_file(id).await?,
@@ -223,6 +244,16 @@ impl Net {
     /// Runs a program inside a namespace to completion (`ip netns exec NS CMD`).
     pub async fn exec(&self, id: &NsId, spec: &ExecSpec) -> Result<ExecResult> {
         self.trace_read(|| format!("{}{}", id.exec_prefix(), spec.command_line()));
+        if self.plan {
+            println!("{}{}", id.exec_prefix(), spec.command_line());
+            return Ok(ExecResult {
+                code: Some(0),
+                signal: None,
+                stdout: vec![],
+                stderr: vec![],
+                timed_out: false,
+            });
+        }
         let file = self.exec_target(id)?;
         process::exec(id, file.as_ref(), spec).await
     }

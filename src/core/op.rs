@@ -406,7 +406,7 @@ impl fmt::Display for Op {
             Op::AddrAdd { ns, dev, cidr } => write!(f, "{} addr add {cidr} dev {dev}", ns.ip()),
             Op::AddrDel { ns, dev, cidr } => write!(f, "{} addr del {cidr} dev {dev}", ns.ip()),
             Op::RouteAdd { ns, route } => {
-                write!(f, "{} route add {route}", ip6(ns, route.is_ipv6()))
+                write!(f, "{} route add {route} proto static", ip6(ns, route.is_ipv6()))
             }
             Op::RouteDel { ns, route } => {
                 write!(f, "{} route del {route}", ip6(ns, route.is_ipv6()))
@@ -470,7 +470,7 @@ mod tests {
                 ..Default::default()
             },
         };
-        assert_eq!(op.to_string(), "ip -n h1 route add default via 10.0.0.1");
+        assert_eq!(op.to_string(), "ip -n h1 route add default via 10.0.0.1 proto static");
         let op = Op::RouteAdd {
             ns: named("h1"),
             route: RouteSpec {
@@ -479,7 +479,7 @@ mod tests {
                 ..Default::default()
             },
         };
-        assert_eq!(op.to_string(), "ip -6 -n h1 route add fd00::/64 dev eth0");
+        assert_eq!(op.to_string(), "ip -6 -n h1 route add fd00::/64 dev eth0 proto static");
         let op = Op::LinkSet {
             ns: named("a"),
             dev: "x".into(),

@@ -103,13 +103,13 @@ fn fail(ns: &Namespace, r: &RouteSpec, e: rtnetlink::Error) -> Error {
     let err = Error::netlink(format!("route {r} in {}", ns.describe()), e);
     let ctx = format!("route {r} in {}", ns.describe());
     match err.errno() {
-        Some(libc::EEXIST) => Error::new(format!("{ctx}: already exists")),
-        Some(libc::ESRCH) => Error::new(format!("{ctx}: no such route")),
-        Some(libc::ENETUNREACH) => Error::new(format!(
+        Some(libc::EEXIST) => err.reword(format!("{ctx}: already exists")),
+        Some(libc::ESRCH) => err.reword(format!("{ctx}: no such route")),
+        Some(libc::ENETUNREACH) => err.reword(format!(
             "{ctx}: gateway {} is unreachable (no address on its subnet; add one first)",
             r.via.map(|v| v.to_string()).unwrap_or_default()
         )),
-        Some(libc::EINVAL) if r.src.is_some() => Error::new(format!("{ctx}: src is not an address of this namespace")),
+        Some(libc::EINVAL) if r.src.is_some() => err.reword(format!("{ctx}: src is not an address of this namespace")),
         _ => err,
     }
 }

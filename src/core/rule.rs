@@ -24,7 +24,8 @@ pub struct RuleInfo {
     pub action: String,
 }
 
-fn message(r: &RuleSpec) -> RuleMessage {
+/// `adding`: a rule without a table goes to main; a delete without one matches any table.
+fn message(r: &RuleSpec, adding: bool) -> RuleMessage {
     let mut m = RuleMessage::default();
     m.header.family = if r.v6 {
         AddressFamily::Inet6
@@ -32,13 +33,20 @@ fn message(r: &RuleSpec) -> RuleMessage {
         AddressFamily::Inet
     };
     m.header.action = RuleAction::ToTable;
-    let table = r.table.unwrap_or(254);
-    if table < 256 {
-        m.header.table = table as u8;
-    } else {
-        m.header.table = RouteHeader::RT_TABLE_UNSPEC;
+    match r.table.or(adding.then_some(254)) {
+        Some(table) => {
+            m.header.table = if table < 256 {
+                table as u8
+            } else {
+                RouteHeader::RT_TABLE_UNSPEC
+            };
+            m.attributes.push(RuleAttribute::Table(table));
+        }
+        None => {
+            m.header.table = RouteHeader::RT_TABLE_UNSPEC;
+            m.header.action = RuleAction::Unspec;
+        }
     }
-    m.attributes.push(RuleAttribute::Table(table));
     if let Some(c) = r.from {
         m.header.src_len = c.prefix;
         m.attributes.push(RuleAttribute::Source(c.addr));
@@ -63,8 +71,8 @@ fn fail(ns: &Namespace, r: &RuleSpec, e: rtnetlink::Error) -> Error {
     let ctx = format!("rule {r} in {}", ns.describe());
     let err = Error::netlink(&ctx, e);
     match err.errno() {
-        Some(libc::EEXIST) => Error::new(format!("{ctx}: already exists")),
-        Some(libc::ENOENT) => Error::new(format!("{ctx}: no such rule")),
+        Some(libc::EEXIST) => err.reword(format!("{ctx}: already exists")),
+        Some(libc::ENOENT) => err.reword(format!("{ctx}: no such rule")),
         _ => err,
     }
 }
@@ -72,13 +80,18 @@ fn fail(ns: &Namespace, r: &RuleSpec, e: rtnetlink::Error) -> Error {
 /// `ip rule add …`
 pub async fn add(ns: &Namespace, r: &RuleSpec) -> Result<()> {
     let mut req = ns.nl.rule().add();
-    *req.message_mut() = message(r);
+    *req.message_mut() = message(r, true);
     req.execute().await.map_err(|e| fail(ns, r, e))
 }
 
 /// `ip rule del …`
 pub async fn del(ns: &Namespace, r: &RuleSpec) -> Result<()> {
-    ns.nl.rule().del(message(r)).execute().await.map_err(|e| fail(ns, r, e))
+    ns.nl
+        .rule()
+        .del(message(r, false))
+        .execute()
+        .await
+        .map_err(|e| fail(ns, r, e))
 }
 
 /// `ip -j rule show`, IPv4 then IPv6.

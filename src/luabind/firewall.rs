@@ -40,6 +40,16 @@ pub async fn iptables(lua: Lua, ns: NsId, v6: bool, args: MultiValue) -> mlua::R
             net.apply(&Op::Ipt { ns, change }).await.named(f)?;
             Ok(String::new())
         }
+        Parsed::Other(args) if net.is_plan() => {
+            let words: Vec<String> = args.iter().map(|w| words::quote(w)).collect();
+            println!(
+                "{}{} {}",
+                ns.exec_prefix(),
+                if v6 { "ip6tables" } else { "iptables" },
+                words.join(" ")
+            );
+            Ok(String::new())
+        }
         Parsed::Other(args) => {
             let mut full = vec!["-w".to_string()];
             full.extend(args);

@@ -7,6 +7,7 @@ mod firewall;
 mod link;
 mod ns;
 mod process;
+pub mod scenario;
 mod specs;
 mod stdlib;
 mod tables;
@@ -43,7 +44,7 @@ pub fn install(lua: &Lua, core: Rc<Net>) -> mlua::Result<Table> {
     t.set(
         "reset",
         lua.create_async_function(|lua, ()| async move {
-            let errors = net(&lua).rollback().await;
+            let errors = net(&lua).rollback(false).await;
             match errors.first() {
                 None => Ok(()),
                 Some(_) => {
@@ -53,6 +54,7 @@ pub fn install(lua: &Lua, core: Rc<Net>) -> mlua::Result<Table> {
             }
         })?,
     )?;
+    scenario::register(lua, &t)?;
     lua.globals().set("net", t.clone())?;
     let preload: Table = lua.globals().get::<Table>("package")?.get("preload")?;
     let module = t.clone();
@@ -83,7 +85,10 @@ fn ns_module(lua: &Lua) -> mlua::Result<Table> {
         lua.create_async_function(|lua, args: MultiValue| async move {
             let a = Args::new("net.ns.get", args);
             let id = NsId::named(&a.string(1, "name")?).named(a.f)?;
-            net(&lua).ns(&id).await.named(a.f)?;
+            let net = net(&lua);
+            if !net.is_plan() {
+                net.ns(&id).await.named(a.f)?;
+            }
             Ok(Ns { id })
         })?,
     )?;

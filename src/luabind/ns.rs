@@ -44,6 +44,9 @@ async fn apply_or_undo(net: &Net, f: &str, op: Op, created: &[Op]) -> mlua::Resu
 }
 
 async fn new_link(lua: &Lua, net: &Net, f: &'static str, ns: &NsId, name: &str) -> mlua::Result<AnyUserData> {
+    if net.is_plan() {
+        return lua.create_userdata(Link::new(ns.clone(), name.to_string(), 0));
+    }
     let handle = net.ns(ns).await.named(f)?;
     let index = link::index(&handle, name).await.named(f)?;
     lua.create_userdata(Link::new(ns.clone(), name.to_string(), index))
@@ -130,6 +133,8 @@ async fn simple_link(
     o: &super::args::Opts,
 ) -> mlua::Result<AnyUserData> {
     let net = net(lua);
+    // Every option is read before anything is made: a bad one must leave nothing behind.
+    let up = o.bool("up")?.unwrap_or(false);
     let mac = o.string("mac")?.map(|m| parse_mac(&m)).transpose().named(f)?;
     let add = Op::LinkAdd {
         ns: id.clone(),
@@ -141,7 +146,7 @@ async fn simple_link(
         },
     };
     net.apply(&add).await.named(f)?;
-    if o.bool("up")?.unwrap_or(false) {
+    if up {
         let undo = [Op::LinkDel {
             ns: id.clone(),
             dev: name.clone(),
@@ -236,6 +241,12 @@ impl UserData for Ns {
                     .transpose()
                     .named(a.f)
             };
+            if !o.value("remote")?.is_nil() && !o.value("group")?.is_nil() {
+                return Err(fail(
+                    a.f,
+                    "give either \"remote\" (unicast) or \"group\" (multicast), not both",
+                ));
+            }
             let spec = VxlanSpec {
                 id: o
                     .int("id", 0, (1 << 24) - 1)?
@@ -256,6 +267,9 @@ impl UserData for Ns {
         m.add_async_method("links", |lua, this, ()| async move {
             let net = net(&lua);
             net.trace_read(|| format!("{} -j link show", this.id.ip()));
+            if net.is_plan() {
+                return lua.create_table();
+            }
             let ns = net.ns(&this.id).await.named("ns:links")?;
             let links = link::list(&ns).await.named("ns:links")?;
             tables::list(&lua, &links, tables::link)
@@ -265,6 +279,9 @@ impl UserData for Ns {
             let dev = a.opt_string(1, "dev")?;
             let net = net(&lua);
             net.trace_read(|| format!("{} -j addr show", this.id.ip()));
+            if net.is_plan() {
+                return lua.create_table();
+            }
             let ns = net.ns(&this.id).await.named(a.f)?;
             let addrs = addr::list(&ns, dev.as_deref()).await.named(a.f)?;
             tables::list(&lua, &addrs, tables::addr)
@@ -299,7 +316,14 @@ impl UserData for Ns {
             };
             let filter = specs::route_filter(a.f, filter)?;
             let net = net(&lua);
+            if let (Some(dev), false) = (&filter.dev, net.is_plan()) {
+                let ns = net.ns(&this.id).await.named(a.f)?;
+                link::index(&ns, dev).await.named(a.f)?;
+            }
             net.trace_read(|| format!("{} -j route show", this.id.ip()));
+            if net.is_plan() {
+                return lua.create_table();
+            }
             let ns = net.ns(&this.id).await.named(a.f)?;
             let routes = route::list(&ns, &filter).await.named(a.f)?;
             tables::list(&lua, &routes, tables::route)
@@ -329,6 +353,9 @@ impl UserData for Ns {
         m.add_async_method("rules", |lua, this, ()| async move {
             let net = net(&lua);
             net.trace_read(|| format!("{} -j rule show", this.id.ip()));
+            if net.is_plan() {
+                return lua.create_table();
+            }
             let ns = net.ns(&this.id).await.named("ns:rules")?;
             let rules = rule::list(&ns).await.named("ns:rules")?;
             tables::list(&lua, &rules, tables::rule)
@@ -377,6 +404,9 @@ impl UserData for Ns {
         });
         m.add_async_method("ping", |lua, this, args: MultiValue| async move {
             super::process::ns_ping(lua, this.id.clone(), args).await
+        });
+        m.add_async_method("tcp_connect", |lua, this, args: MultiValue| async move {
+            super::process::ns_tcp_connect(lua, this.id.clone(), args).await
         });
         m.add_async_method("hosts", |lua, this, args: MultiValue| async move {
             super::process::ns_hosts(lua, this.id.clone(), args).await

@@ -243,9 +243,13 @@ pub async fn ns_ping(lua: Lua, ns: NsId, args: MultiValue) -> mlua::Result<(bool
         ],
         ..Default::default()
     };
-    let r = net(&lua).exec(&ns, &spec).await.named(a.f)?;
+    let net = net(&lua);
+    let r = net.exec(&ns, &spec).await.named(a.f)?;
     if r.code != Some(0) {
         return Ok((false, None));
+    }
+    if net.is_plan() {
+        return Ok((true, None));
     }
     let out = String::from_utf8_lossy(&r.stdout);
     let rtt = out
@@ -410,5 +414,32 @@ impl UserData for LuaProc {
         m.add_method("output", |lua, this, ()| {
             lua.create_string(this.0.output().named("proc:output")?)
         });
+    }
+}
+
+/// `ns:tcp_connect(addr, port, {timeout = 2})` → ok, err
+pub async fn ns_tcp_connect(lua: Lua, ns: NsId, args: MultiValue) -> mlua::Result<(bool, Option<String>)> {
+    let a = Args::new("ns:tcp_connect", args);
+    let ip = crate::core::names::parse_ip("address", &a.string(1, "addr")?).named(a.f)?;
+    let port = a.integer(2, "port")?;
+    if !(1..=65535).contains(&port) {
+        return Err(fail(a.f, format!("port must be 1..65535, got {port}")));
+    }
+    let o = a.opts(3, &["timeout"])?;
+    let timeout = match o.value("timeout")? {
+        Value::Nil => Duration::from_secs(2),
+        Value::Integer(n) if n > 0 => Duration::from_secs(n as u64),
+        Value::Number(n) if n > 0.0 => Duration::from_secs_f64(n),
+        other => {
+            return Err(fail(
+                a.f,
+                format!("option \"timeout\" must be positive seconds, got {other:?}"),
+            ))
+        }
+    };
+    let addr = std::net::SocketAddr::new(ip, port as u16);
+    match net(&lua).tcp_connect(&ns, addr, timeout).await {
+        Ok(()) => Ok((true, None)),
+        Err(e) => Ok((false, Some(e.to_string()))),
     }
 }

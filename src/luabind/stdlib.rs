@@ -2,8 +2,7 @@
 
 use mlua::{Lua, Table};
 
-/// (module name, source) for every file under lua/.
-const MODULES: &[(&str, &str)] = &[("lunet.addr", include_str!("../../lua/lunet/addr.lua"))];
+use crate::bundled::MODULES;
 
 pub fn install(lua: &Lua, preload: &Table) -> mlua::Result<()> {
     for (name, src) in MODULES {

@@ -1,0 +1,522 @@
+//! Scenarios from the command line: `up`, `down`, `check`, `status`,
+//! `scenarios` and `plan`. A scenario is a Lua file returning
+//! `net.scenario{…}`; every change its setup makes goes through the journal
+//! in /run/lunet, and `down` undoes exactly that.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use mlua::{Function, Lua, Table, Value};
+
+use super::session::{lerr, Session};
+use super::state::{self, Meta};
+use super::Global;
+use crate::core::journal::{Journal, State};
+use crate::luabind;
+
+/// Where a scenario's source comes from.
+pub struct Source {
+    /// `bundled:NAME` or a file path.
+    pub origin: String,
+    pub text: String,
+}
+
+/// Directories searched for `NAME.lua`: `$LUNET_PATH` (colon-separated), then ~/.config/lunet/scenarios.
+fn user_dirs() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var("LUNET_PATH")
+        .unwrap_or_default()
+        .split(':')
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from)
+        .collect();
+    if let Some(home) = std::env::var_os("HOME") {
+        dirs.push(Path::new(&home).join(".config/lunet/scenarios"));
+    }
+    dirs
+}
+
+fn from_file(p: &Path) -> Result<Source> {
+    let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+    Ok(Source {
+        origin: p.display().to_string(),
+        text,
+    })
+}
+
+/// A file path (anything with a `/` or ending in `.lua`), or a name looked up
+/// in the user's directories, then among the bundled scenarios.
+pub fn find(spec: &str) -> Result<Source> {
+    if spec.contains('/') || spec.ends_with(".lua") {
+        return from_file(Path::new(spec));
+    }
+    for d in user_dirs() {
+        let p = d.join(format!("{spec}.lua"));
+        if p.is_file() {
+            return from_file(&p);
+        }
+    }
+    match crate::bundled::scenario(spec) {
+        Some(text) => Ok(Source { origin: format!("bundled:{spec}"), text: text.to_string() }),
+        None => bail!("no scenario {spec:?} (not a file, not in $LUNET_PATH or ~/.config/lunet/scenarios, not bundled; `lunet scenarios` lists them)"),
+    }
+}
+
+fn source_of(meta: &Meta) -> Result<Source> {
+    match meta.origin.strip_prefix("bundled:") {
+        Some(name) => find(name),
+        None => from_file(Path::new(&meta.origin)),
+    }
+}
+
+fn chunk_name(src: &Source) -> String {
+    match src.origin.strip_prefix("bundled:") {
+        Some(n) => format!("@scripts/{n}.lua"),
+        None => format!("@{}", src.origin),
+    }
+}
+
+/// Runs the file; it must return `net.scenario{…}`.
+async fn load(lua: &Lua, src: &Source) -> Result<Table> {
+    let v: Value = lua
+        .load(&src.text)
+        .set_name(chunk_name(src))
+        .call_async(())
+        .await
+        .map_err(lerr)?;
+    match v {
+        Value::Table(t) if luabind::scenario::is_scenario(&t) => Ok(t),
+        _ => bail!("{}: a scenario file must `return net.scenario{{…}}`", src.origin),
+    }
+}
+
+fn to_json(v: &Value) -> serde_json::Value {
+    match v {
+        Value::Boolean(b) => (*b).into(),
+        Value::Integer(n) => (*n).into(),
+        Value::Number(n) => serde_json::Number::from_f64(*n)
+            .map(Into::into)
+            .unwrap_or(serde_json::Value::Null),
+        Value::String(s) => s.to_string_lossy().into(),
+        _ => serde_json::Value::Null,
+    }
+}
+
+fn from_json(lua: &Lua, v: &serde_json::Value) -> mlua::Result<Value> {
+    Ok(match v {
+        serde_json::Value::Bool(b) => Value::Boolean(*b),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => Value::Integer(i),
+            None => Value::Number(n.as_f64().unwrap_or(0.0)),
+        },
+        serde_json::Value::String(s) => Value::String(lua.create_string(s)?),
+        _ => Value::Nil,
+    })
+}
+
+/// The params table: defaults, overridden by `--set k=v` (typed by the default's type).
+fn params(lua: &Lua, scen: &Table, sets: &[String]) -> Result<(Table, BTreeMap<String, serde_json::Value>)> {
+    let name: String = scen.get("name").map_err(lerr)?;
+    let defaults: Option<Table> = scen.get("params").map_err(lerr)?;
+    let p = lua.create_table().map_err(lerr)?;
+    let mut json = BTreeMap::new();
+    let mut known = vec![];
+    if let Some(d) = &defaults {
+        for pair in d.pairs::<String, Value>() {
+            let (k, v) = pair.map_err(lerr)?;
+            json.insert(k.clone(), to_json(&v));
+            p.set(k.as_str(), v).map_err(lerr)?;
+            known.push(k);
+        }
+    }
+    known.sort();
+    for set in sets {
+        let (k, raw) = set
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--set {set:?}: expected key=value"))?;
+        let default: Value = p.get(k).map_err(lerr)?;
+        let bad = |kind: &str| anyhow!("--set {k}={raw}: param {k:?} of {name} is {kind}");
+        let v = match default {
+            Value::Nil => bail!(
+                "--set {k}={raw}: scenario {name} has no param {k:?} (params: {})",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ),
+            Value::Boolean(_) => Value::Boolean(match raw {
+                "true" | "yes" | "1" | "on" => true,
+                "false" | "no" | "0" | "off" => false,
+                _ => return Err(bad("a boolean (true/false)")),
+            }),
+            Value::Integer(_) => Value::Integer(raw.parse().map_err(|_| bad("an integer"))?),
+            Value::Number(_) => Value::Number(raw.parse().map_err(|_| bad("a number"))?),
+            _ => Value::String(lua.create_string(raw).map_err(lerr)?),
+        };
+        json.insert(k.to_string(), to_json(&v));
+        p.set(k, v).map_err(lerr)?;
+    }
+    Ok((p, json))
+}
+
+fn params_from_meta(lua: &Lua, meta: &Meta) -> Result<Table> {
+    let p = lua.create_table().map_err(lerr)?;
+    for (k, v) in &meta.params {
+        p.set(k.as_str(), from_json(lua, v).map_err(lerr)?).map_err(lerr)?;
+    }
+    Ok(p)
+}
+
+fn on_path(prog: &str) -> bool {
+    let path = std::env::var("PATH").unwrap_or_default();
+    let found = path
+        .split(':')
+        .chain(["/usr/sbin", "/sbin"])
+        .any(|d| Path::new(d).join(prog).is_file());
+    found
+}
+
+/// Programs the scenario needs must be there before anything changes.
+fn requires(scen: &Table) -> Result<()> {
+    let req: Option<Table> = scen.get("requires").map_err(lerr)?;
+    let Some(req) = req else { return Ok(()) };
+    let missing: Vec<String> = req
+        .sequence_values::<String>()
+        .filter_map(|p| p.ok())
+        .filter(|p| !on_path(p))
+        .collect();
+    if !missing.is_empty() {
+        let name: String = scen.get("name").map_err(lerr)?;
+        bail!(
+            "scenario {name} needs {} on PATH (nothing was changed)",
+            missing.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// `s`, the scenario's handle: name, params, and the lunet.check helpers as methods.
+fn context(lua: &Lua, name: &str, p: &Table) -> Result<Table> {
+    let check: Table = lua.load("return require 'lunet.check'").eval().map_err(lerr)?;
+    let s = lua.create_table().map_err(lerr)?;
+    s.set("name", name).map_err(lerr)?;
+    s.set("params", p.clone()).map_err(lerr)?;
+    let mt = lua.create_table().map_err(lerr)?;
+    mt.set("__index", check).map_err(lerr)?;
+    s.set_metatable(Some(mt)).map_err(lerr)?;
+    Ok(s)
+}
+
+async fn call(scen: &Table, phase: &str, p: &Table, s: &Table) -> Result<bool> {
+    let f: Option<Function> = scen.get(phase).map_err(lerr)?;
+    match f {
+        Some(f) => {
+            f.call_async::<()>((p.clone(), s.clone())).await.map_err(lerr)?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
+fn count_changes(j: &Journal) -> usize {
+    j.entries().iter().filter(|e| e.state == State::Done).count()
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The instance name for `down`/`check`: a name, or a file whose scenario name is read.
+fn instance_name(g: &Global, spec: &str) -> Result<String> {
+    if !(spec.contains('/') || spec.ends_with(".lua")) {
+        return Ok(spec.to_string());
+    }
+    let sess = Session::new(g.verbose, false, true)?;
+    let src = find(spec)?;
+    let scen = sess.rt.block_on(load(&sess.lua, &src))?;
+    scen.get("name").map_err(lerr)
+}
+
+pub fn up(g: &Global, spec: &str, sets: &[String]) -> Result<()> {
+    let sess = Session::new(g.verbose, g.sandbox, false)?;
+    let src = find(spec)?;
+    let lua = &sess.lua;
+    sess.rt.block_on(async {
+        let scen = load(lua, &src).await?;
+        let name: String = scen.get("name").map_err(lerr)?;
+        let (p, pjson) = params(lua, &scen, sets)?;
+        requires(&scen)?;
+        state::ensure_dir()?;
+        let jpath = state::journal_path(&name);
+        if jpath.exists() {
+            bail!("scenario {name} is already up (`lunet down {name}` first; `lunet status` shows what it made)");
+        }
+        let journal = Journal::create(&jpath).map_err(|e| anyhow!("{e}"))?;
+        Meta {
+            name: name.clone(),
+            origin: src.origin.clone(),
+            params: pjson,
+            pid: std::process::id(),
+            started: now(),
+        }
+        .write()?;
+        sess.net.attach_journal(journal);
+        let s = context(lua, &name, &p)?;
+        println!("{name}: setup");
+        let mut phase = "setup";
+        let mut res = call(&scen, "setup", &p, &s).await;
+        if res.is_ok() {
+            phase = "check";
+            if scen.contains_key("check").map_err(lerr)? {
+                println!("{name}: check");
+            }
+            res = call(&scen, "check", &p, &s).await;
+        }
+        let changes = sess
+            .net
+            .with_journal(|j| Ok(count_changes(j)))
+            .ok()
+            .flatten()
+            .unwrap_or(0);
+        if let Err(e) = res {
+            let errors = sess.net.rollback(false).await;
+            luabind::end_owned(lua, true).await;
+            let mut msg = format!("{name}: {phase} failed: {e}");
+            if errors.is_empty() {
+                state::remove(&name);
+                msg += &format!("\n{name}: rolled back ({changes} changes undone; nothing is left)");
+            } else {
+                msg += "\nrollback did not finish (`lunet down` will try again):";
+                for err in errors {
+                    msg += &format!("\n  {err}");
+                }
+            }
+            bail!(msg);
+        }
+        if sess.sandbox {
+            // The sandbox vanishes at exit: show the teardown too.
+            let errors = sess.net.rollback(false).await;
+            luabind::end_owned(lua, true).await;
+            state::remove(&name);
+            println!("{name}: up and checked ({changes} changes); --sandbox: torn down again");
+            if let Some(e) = errors.first() {
+                bail!("teardown: {e}");
+            }
+        } else {
+            println!(
+                "{name} is up ({changes} changes; `lunet status {name}` lists them, `lunet down {name}` undoes them)"
+            );
+        }
+        Ok(())
+    })
+}
+
+pub fn down(g: &Global, spec: &str) -> Result<()> {
+    let name = instance_name(g, spec)?;
+    let jpath = state::journal_path(&name);
+    if !jpath.exists() {
+        bail!("scenario {name} is not up (`lunet status` lists what is)");
+    }
+    let journal = Journal::open(&jpath).map_err(|e| anyhow!("{e}"))?;
+    let changes = count_changes(&journal);
+    let meta = Meta::read(&name)?;
+    let sess = Session::new(g.verbose, g.sandbox, false)?;
+    sess.net.attach_journal(journal);
+    let lua = &sess.lua;
+    sess.rt.block_on(async {
+        let mut problems = vec![];
+        let mut custom = false;
+        if let Some(meta) = &meta {
+            // A scenario's own teardown runs first; the journal then undoes whatever is left.
+            let scen = match source_of(meta) {
+                Ok(src) => load(lua, &src).await.ok(),
+                Err(_) => None,
+            };
+            if let Some(scen) = scen.filter(|s| s.contains_key("teardown").unwrap_or(false)) {
+                let p = params_from_meta(lua, meta)?;
+                let s = context(lua, &name, &p)?;
+                custom = true;
+                if let Err(e) = call(&scen, "teardown", &p, &s).await {
+                    problems.push(format!("teardown: {e}"));
+                }
+            }
+        }
+        let errors = sess.net.rollback(custom).await;
+        problems.extend(errors.iter().map(|e| e.to_string()));
+        if errors.is_empty() {
+            state::remove(&name);
+        }
+        if problems.is_empty() {
+            println!("{name} is down ({changes} changes undone)");
+            Ok(())
+        } else {
+            bail!("{name}: down finished with errors:\n  {}", problems.join("\n  "))
+        }
+    })
+}
+
+pub fn check(g: &Global, spec: &str) -> Result<()> {
+    let name = instance_name(g, spec)?;
+    let Some(meta) = Meta::read(&name)? else {
+        bail!("scenario {name} is not up (`lunet up {name}` first)");
+    };
+    let sess = Session::new(g.verbose, g.sandbox, false)?;
+    let lua = &sess.lua;
+    sess.rt.block_on(async {
+        let scen = load(lua, &source_of(&meta)?).await?;
+        let p = params_from_meta(lua, &meta)?;
+        let s = context(lua, &name, &p)?;
+        // Whatever the check itself makes (a client, a probe) is undone after it.
+        sess.net.attach_journal(Journal::in_memory());
+        let res = call(&scen, "check", &p, &s).await;
+        sess.net.rollback(true).await;
+        luabind::end_owned(lua, true).await;
+        match res {
+            Ok(true) => {
+                println!("{name}: check passed");
+                Ok(())
+            }
+            Ok(false) => {
+                println!("{name}: has no check");
+                Ok(())
+            }
+            Err(e) => bail!("{name}: check failed: {e}"),
+        }
+    })
+}
+
+pub fn status(_g: &Global, only: Option<&str>) -> Result<()> {
+    let names = state::instances();
+    if names.is_empty() {
+        println!("no scenario is up");
+        return Ok(());
+    }
+    for name in names.iter().filter(|n| only.is_none_or(|o| o == n.as_str())) {
+        let j = Journal::read(&state::journal_path(name)).map_err(|e| anyhow!("{e}"))?;
+        let meta = Meta::read(name)?;
+        let pending = j.entries().iter().any(|e| e.state == State::Pending);
+        let params = meta
+            .as_ref()
+            .map(|m| {
+                m.params
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default();
+        let origin = meta.as_ref().map(|m| m.origin.as_str()).unwrap_or("?");
+        println!(
+            "{name}  ({origin}{}{})  {} changes{}",
+            if params.is_empty() { "" } else { ", " },
+            params,
+            count_changes(&j),
+            if pending {
+                ", interrupted (run `lunet down` to clean up)"
+            } else {
+                ""
+            }
+        );
+        for e in j
+            .entries()
+            .iter()
+            .filter(|e| matches!(e.state, State::Done | State::Pending))
+        {
+            println!(
+                "    {}{}",
+                e.op,
+                if e.state == State::Pending {
+                    "   # interrupted"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+    Ok(())
+}
+
+fn describe_params(p: &Table) -> String {
+    let mut v: Vec<String> = p
+        .pairs::<String, Value>()
+        .filter_map(|r| r.ok())
+        .map(|(k, v)| match v {
+            Value::String(s) => format!("{k}={:?}", s.to_string_lossy()),
+            other => format!("{k}={}", other.to_string().unwrap_or_default()),
+        })
+        .collect();
+    v.sort();
+    v.join(" ")
+}
+
+pub fn list(g: &Global) -> Result<()> {
+    let sess = Session::new(g.verbose, false, true)?;
+    let mut seen = std::collections::HashSet::new();
+    let mut sources = vec![];
+    for d in user_dirs() {
+        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let mut files: Vec<PathBuf> = rd
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "lua"))
+            .collect();
+        files.sort();
+        for f in files {
+            sources.push(from_file(&f)?);
+        }
+    }
+    for (n, text) in crate::bundled::SCENARIOS {
+        sources.push(Source {
+            origin: format!("bundled:{n}"),
+            text: text.to_string(),
+        });
+    }
+    for src in sources {
+        let scen = match sess.rt.block_on(load(&sess.lua, &src)) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("lunet: skipping {}: {e}", src.origin);
+                continue;
+            }
+        };
+        let name: String = scen.get("name").map_err(lerr)?;
+        if !seen.insert(name.clone()) {
+            continue; // shadowed by an earlier directory
+        }
+        let desc: Option<String> = scen.get("description").map_err(lerr)?;
+        let where_ = if src.origin.starts_with("bundled:") {
+            "bundled".to_string()
+        } else {
+            src.origin.clone()
+        };
+        println!("{name:<22} {}  [{where_}]", desc.unwrap_or_default());
+        if let Some(p) = scen.get::<Option<Table>>("params").map_err(lerr)? {
+            let d = describe_params(&p);
+            if !d.is_empty() {
+                println!("{:<22} params: {d}", "");
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn plan(_g: &Global, spec: &str, sets: &[String]) -> Result<()> {
+    let sess = Session::new(false, false, true)?;
+    let src = find(spec)?;
+    let lua = &sess.lua;
+    sess.rt.block_on(async {
+        let scen = load(lua, &src).await?;
+        let name: String = scen.get("name").map_err(lerr)?;
+        let (p, _) = params(lua, &scen, sets)?;
+        println!("#!/bin/sh");
+        println!("# lunet plan {name}: what `lunet up {name}` would do, as commands (nothing was changed)");
+        println!("# params: {}", describe_params(&p));
+        println!("set -e");
+        let s = context(lua, &name, &p)?;
+        call(&scen, "setup", &p, &s).await.map(|_| ())
+    })
+}

@@ -1,0 +1,65 @@
+//! One lunet session: the tokio runtime, the core `Net`, and a Lua state with
+//! the binding installed. `lunet run` and the scenario commands share it.
+
+use std::rc::Rc;
+
+use anyhow::{anyhow, Result};
+use mlua::Lua;
+use tokio::runtime::Runtime;
+
+use crate::core::op::{LinkChange, Op};
+use crate::core::{Net, NsId};
+use crate::luabind;
+
+pub struct Session {
+    pub rt: Runtime,
+    pub net: Rc<Net>,
+    pub lua: Lua,
+    pub sandbox: bool,
+}
+
+/// mlua errors as one line for the user.
+pub fn lerr(e: mlua::Error) -> anyhow::Error {
+    anyhow!(luabind::describe(&e))
+}
+
+impl Session {
+    /// `plan`: changes are printed as commands, never made.
+    pub fn new(verbose: bool, sandbox: bool, plan: bool) -> Result<Session> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| anyhow!("cannot start the runtime: {e}"))?;
+        let net = rt.block_on(async {
+            let net = if plan { Net::new_plan() } else { Net::new(verbose) }.map_err(|e| anyhow!("{e}"))?;
+            if sandbox && !plan {
+                let up = LinkChange {
+                    up: Some(true),
+                    ..Default::default()
+                };
+                net.apply(&Op::LinkSet {
+                    ns: NsId::Host,
+                    dev: "lo".into(),
+                    change: up,
+                })
+                .await
+                .map_err(|e| anyhow!("--sandbox: {e}"))?;
+            }
+            Ok::<_, anyhow::Error>(Rc::new(net))
+        })?;
+        let lua = Lua::new();
+        luabind::install(&lua, net.clone()).map_err(lerr)?;
+        if plan {
+            // Keep the plan a runnable script: the script's own output becomes comments.
+            let print = lua
+                .create_function(|_, args: mlua::Variadic<mlua::Value>| {
+                    let words: Vec<String> = args.iter().map(|v| v.to_string().unwrap_or_default()).collect();
+                    println!("# {}", words.join("\t"));
+                    Ok(())
+                })
+                .map_err(lerr)?;
+            lua.globals().set("print", print).map_err(lerr)?;
+        }
+        Ok(Session { rt, net, lua, sandbox })
+    }
+}
