@@ -379,6 +379,25 @@ impl Net {
         errors
     }
 
+    /// The journal's position now, to make a group of changes all-or-nothing.
+    pub fn mark(&self) -> u64 {
+        self.with_journal(|j| Ok(j.last_seq())).ok().flatten().unwrap_or(0)
+    }
+
+    /// Undoes, through the journal, every change made after `mark`, newest first.
+    pub async fn undo_since(&self, mark: u64) -> Vec<Error> {
+        let steps = self
+            .with_journal(|j| Ok(j.undo_steps()))
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let mut errors = vec![];
+        for step in steps.iter().filter(|s| s.seq > mark) {
+            self.undo_step(step, &mut errors).await;
+        }
+        errors
+    }
+
     /// Undoes the newest change still in effect; false if there is none.
     pub async fn undo_last(&self) -> Result<bool> {
         let Some(step) = self.with_journal(|j| Ok(j.last_step()))?.flatten() else {

@@ -255,6 +255,11 @@ impl Journal {
         self.write(Record::Undone { seq })
     }
 
+    /// The newest sequence number (0 when empty).
+    pub fn last_seq(&self) -> u64 {
+        self.entries.last().map(|e| e.seq).unwrap_or(0)
+    }
+
     pub fn entries(&self) -> &[Entry] {
         &self.entries
     }

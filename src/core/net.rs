@@ -136,20 +136,24 @@ impl Net {
     }
 
     /// `ip netns add NAME` (and `ip -n NAME link set lo up` when `lo_up`).
+    /// All or nothing: if bringing lo up fails, the namespace is removed again.
     pub async fn ns_add(&self, name: &str, lo_up: bool) -> Result<()> {
+        let mark = self.mark();
         self.apply(&Op::NsAdd { name: name.into() }).await?;
-        let id = NsId::Named(name.into());
         if lo_up {
             let up = LinkChange {
                 up: Some(true),
                 ..Default::default()
             };
-            self.apply(&Op::LinkSet {
-                ns: id.clone(),
+            let lo = Op::LinkSet {
+                ns: NsId::Named(name.into()),
                 dev: "lo".into(),
                 change: up,
-            })
-            .await?;
+            };
+            if let Err(e) = self.apply(&lo).await {
+                self.undo_since(mark).await;
+                return Err(e);
+            }
         }
         Ok(())
     }

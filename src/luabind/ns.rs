@@ -32,13 +32,15 @@ pub fn ns_arg(f: &str, v: &Value) -> mlua::Result<NsId> {
     }
 }
 
-/// Applies `op`; if it fails, undoes `created` (best effort) so nothing is left half-made.
-async fn apply_or_undo(net: &Net, f: &str, op: Op, created: &[Op]) -> mlua::Result<()> {
-    if let Err(e) = net.apply(&op).await {
-        for undo in created.iter().rev() {
-            let _ = net.apply(undo).await;
+/// Applies `ops` in order, all or nothing: if one fails, those already made
+/// are undone through the journal, so a failed call leaves nothing behind.
+async fn apply_all(net: &Net, f: &str, ops: &[Op]) -> mlua::Result<()> {
+    let mark = net.mark();
+    for op in ops {
+        if let Err(e) = net.apply(op).await {
+            net.undo_since(mark).await;
+            return Err(super::args::lerr(f, e));
         }
-        return Err(super::args::lerr(f, e));
     }
     Ok(())
 }
@@ -77,28 +79,18 @@ async fn veth(lua: Lua, id: NsId, args: MultiValue) -> mlua::Result<(AnyUserData
             mac: None,
         },
     };
-    net.apply(&add).await.named(f)?;
-    let undo = [Op::LinkDel {
-        ns: id.clone(),
-        dev: name.clone(),
-    }];
+    let mut ops = vec![add];
     if master.is_some() || up {
         let change = LinkChange {
             master: master.map(Some),
             up: up.then_some(true),
             ..Default::default()
         };
-        apply_or_undo(
-            &net,
-            f,
-            Op::LinkSet {
-                ns: id.clone(),
-                dev: name.clone(),
-                change,
-            },
-            &undo,
-        )
-        .await?;
+        ops.push(Op::LinkSet {
+            ns: id.clone(),
+            dev: name.clone(),
+            change,
+        });
     }
     if up {
         // A veth peer cannot be created up (ENOTCONN): bring it up afterwards.
@@ -106,18 +98,13 @@ async fn veth(lua: Lua, id: NsId, args: MultiValue) -> mlua::Result<(AnyUserData
             up: Some(true),
             ..Default::default()
         };
-        apply_or_undo(
-            &net,
-            f,
-            Op::LinkSet {
-                ns: peer_ns.clone(),
-                dev: peer.clone(),
-                change,
-            },
-            &undo,
-        )
-        .await?;
+        ops.push(Op::LinkSet {
+            ns: peer_ns.clone(),
+            dev: peer.clone(),
+            change,
+        });
     }
+    apply_all(&net, f, &ops).await?;
     let a = new_link(&lua, &net, f, &id, &name).await?;
     let b = new_link(&lua, &net, f, &peer_ns, &peer).await?;
     Ok((a, b))
@@ -145,28 +132,19 @@ async fn simple_link(
             mac,
         },
     };
-    net.apply(&add).await.named(f)?;
+    let mut ops = vec![add];
     if up {
-        let undo = [Op::LinkDel {
-            ns: id.clone(),
-            dev: name.clone(),
-        }];
         let change = LinkChange {
             up: Some(true),
             ..Default::default()
         };
-        apply_or_undo(
-            &net,
-            f,
-            Op::LinkSet {
-                ns: id.clone(),
-                dev: name.clone(),
-                change,
-            },
-            &undo,
-        )
-        .await?;
+        ops.push(Op::LinkSet {
+            ns: id.clone(),
+            dev: name.clone(),
+            change,
+        });
     }
+    apply_all(&net, f, &ops).await?;
     new_link(lua, &net, f, &id, &name).await
 }
 

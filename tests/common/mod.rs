@@ -311,3 +311,53 @@ impl Drop for Sandbox {
         let _ = self.holder.wait();
     }
 }
+
+impl Sandbox {
+    /// Everything a scenario could leave behind, as independent observers see it:
+    /// links, addresses, routes and rules of every namespace, iptables rules,
+    /// /run/netns, /etc/netns, lunet's state dir, and the processes running.
+    pub fn state_dump(&self) -> String {
+        let mut s = self.snapshot_full();
+        s.push_str(&self.sh(
+            "fw() { iptables-save 2>/dev/null | grep -E '^(-|:[^ ]+ (-|DROP))'; ip6tables-save 2>/dev/null | grep -E '^(-|:[^ ]+ (-|DROP))'; true; }; \
+             echo '== iptables'; fw; \
+             for n in $(ls /run/netns); do echo \"== iptables $n\"; ip netns exec $n sh -c \"$(typeset -f fw 2>/dev/null || echo true); fw\" 2>/dev/null; done; \
+             echo '== etc'; find /etc/netns | sort; echo '== state'; ls -a /run/lunet; \
+             echo '== procs'; ps -e -o stat=,comm= | awk '$1 !~ /^Z/ {print $2}' | grep -vxE 'ps|sh|grep|sort|awk' | sort; true",
+        ));
+        s
+    }
+
+    /// up → check → down of a scenario; asserts each succeeds and that the
+    /// sandbox afterwards is exactly as before. Returns the output of `up`.
+    pub fn scenario_cycle(&self, scenario: &str, sets: &[&str]) -> String {
+        let before = self.state_dump();
+        let mut args = vec!["up", scenario];
+        for s in sets {
+            args.extend(["--set", s]);
+        }
+        let up = self.lunet(&args);
+        let up_out = String::from_utf8_lossy(&up.stdout).to_string();
+        assert!(
+            up.status.success(),
+            "up {scenario} failed:\n{up_out}\n{}",
+            String::from_utf8_lossy(&up.stderr)
+        );
+        let check = self.lunet(&["check", scenario]);
+        assert!(
+            check.status.success(),
+            "check {scenario} failed:\n{}\n{}",
+            String::from_utf8_lossy(&check.stdout),
+            String::from_utf8_lossy(&check.stderr)
+        );
+        let down = self.lunet(&["down", scenario]);
+        assert!(
+            down.status.success(),
+            "down {scenario} failed: {}",
+            String::from_utf8_lossy(&down.stderr)
+        );
+        let after = self.state_dump();
+        assert_eq!(before, after, "{scenario}: the sandbox is not as it was before up");
+        up_out
+    }
+}
