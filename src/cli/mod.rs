@@ -3,7 +3,7 @@
 mod sandbox;
 mod scenario;
 pub mod script;
-mod session;
+pub mod session;
 mod state;
 
 use std::io::{IsTerminal, Read};
@@ -136,9 +136,10 @@ fn dispatch(cli: Cli) -> Result<()> {
         (None, Some(_)) => unreachable!("handled above"),
         (None, None) => {
             if std::io::stdin().is_terminal() {
-                bail!(
-                    "the interactive REPL is not available yet: use `lunet run FILE` or `lunet -e CODE` (see --help)"
-                );
+                if cli.sandbox {
+                    sandbox::enter()?;
+                }
+                return crate::repl::run(&g);
             }
             let mut source = vec![];
             std::io::stdin()

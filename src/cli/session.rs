@@ -4,6 +4,8 @@
 use std::rc::Rc;
 
 use anyhow::{anyhow, Result};
+use std::sync::atomic::AtomicBool;
+
 use mlua::Lua;
 use tokio::runtime::Runtime;
 
@@ -11,8 +13,11 @@ use crate::core::op::{LinkChange, Op};
 use crate::core::{Net, NsId};
 use crate::luabind;
 
+/// Set when the user presses Ctrl-C during a REPL call.
+pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
 pub struct Session {
-    pub rt: Runtime,
+    pub rt: Rc<Runtime>,
     pub net: Rc<Net>,
     pub lua: Lua,
     pub sandbox: bool,
@@ -60,6 +65,11 @@ impl Session {
                 .map_err(lerr)?;
             lua.globals().set("print", print).map_err(lerr)?;
         }
-        Ok(Session { rt, net, lua, sandbox })
+        Ok(Session {
+            rt: Rc::new(rt),
+            net,
+            lua,
+            sandbox,
+        })
     }
 }

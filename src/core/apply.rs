@@ -398,16 +398,26 @@ impl Net {
         errors
     }
 
-    /// Undoes the newest change still in effect; false if there is none.
-    pub async fn undo_last(&self) -> Result<bool> {
+    /// Undoes the newest change still in effect and returns it; None if there is none.
+    pub async fn undo_last(&self) -> Result<Option<Op>> {
         let Some(step) = self.with_journal(|j| Ok(j.last_step()))?.flatten() else {
-            return Ok(false);
+            return Ok(None);
         };
+        let op = self
+            .with_journal(|j| Ok(j.entries().iter().find(|e| e.seq == step.seq).map(|e| e.op.clone())))?
+            .flatten();
+        if step.ops.is_empty() {
+            if let Some(op) = &op {
+                if matches!(op, Op::NsDel { .. } | Op::LinkDel { .. } | Op::Kill { .. }) {
+                    return Err(Error::new(format!("the last change (`{op}`) cannot be undone")));
+                }
+            }
+        }
         let mut errors = vec![];
         self.undo_step(&step, &mut errors).await;
         match errors.into_iter().next() {
             Some(e) => Err(e),
-            None => Ok(true),
+            None => Ok(op),
         }
     }
 }

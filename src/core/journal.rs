@@ -78,6 +78,8 @@ pub struct Journal {
     entries: Vec<Entry>,
     created_ns: HashSet<String>,
     created_links: HashSet<(NsId, String)>,
+    /// Every change gets its own inverse (no coverage by later undos), for one-at-a-time undo.
+    precise: bool,
 }
 
 fn lock(f: &File, path: &Path) -> Result<()> {
@@ -100,7 +102,14 @@ impl Journal {
             entries: vec![],
             created_ns: HashSet::new(),
             created_links: HashSet::new(),
+            precise: false,
         }
+    }
+
+    /// See `precise`: for the REPL's one-at-a-time `.undo`.
+    pub fn precise(mut self) -> Journal {
+        self.precise = true;
+        self
     }
 
     /// Creates a new journal file; fails if there is one.
@@ -211,6 +220,9 @@ impl Journal {
     /// earlier in this journal (a namespace it made goes with all it holds;
     /// an attribute change on a link it made goes with the link).
     pub fn covered(&self, op: &Op) -> bool {
+        if self.precise {
+            return false;
+        }
         let in_created_ns = matches!(op.ns(), Some(NsId::Named(n)) if self.created_ns.contains(&n));
         match op {
             Op::NsAdd { .. } | Op::NsDel { .. } | Op::Kill { .. } => false,

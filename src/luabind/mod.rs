@@ -2,6 +2,7 @@
 //! results into plain tables. `install` registers everything in one place.
 
 mod args;
+pub mod docs;
 mod errors;
 mod firewall;
 mod link;
@@ -39,7 +40,9 @@ pub fn install(lua: &Lua, core: Rc<Net>) -> mlua::Result<Table> {
     t.set("version", env!("CARGO_PKG_VERSION"))?;
     t.set(
         "undo",
-        lua.create_async_function(|lua, ()| async move { net(&lua).undo_last().await.named("net.undo") })?,
+        lua.create_async_function(|lua, ()| async move {
+            Ok(net(&lua).undo_last().await.named("net.undo")?.map(|op| op.to_string()))
+        })?,
     )?;
     t.set(
         "reset",

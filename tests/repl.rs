@@ -1,0 +1,261 @@
+//! The REPL, driven through a real terminal (tmux) inside a sandbox: what a
+//! person types and what they see.
+
+mod common;
+use common::Sandbox;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Term {
+    sock: String,
+    state: common::tempdir::Dir,
+}
+
+impl Term {
+    /// Starts `lunet ARGS` in a tmux pane, inside the sandbox.
+    fn start(sb: &Sandbox, args: &str) -> Term {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let sock = format!("lunet-test-{}-{n}", std::process::id());
+        let state = common::tempdir::Dir::new();
+        // Ctrl-C goes to the whole foreground group: only lunet may act on it, not nsenter or sh.
+        let cmd = format!(
+            "trap '' INT; nsenter -t {} -n -m -p -- env XDG_STATE_HOME={} TERM=xterm {} {args}; echo EXIT=$?; sleep 60",
+            sb.pid,
+            state.path().display(),
+            common::lunet_bin().display()
+        );
+        let ok = Command::new("tmux")
+            .args([
+                "-L",
+                &sock,
+                "new-session",
+                "-d",
+                "-x",
+                "160",
+                "-y",
+                "60",
+                "-s",
+                "t",
+                &cmd,
+            ])
+            .status()
+            .unwrap();
+        assert!(ok.success(), "tmux (Debian package tmux) must be installed");
+        let t = Term { sock, state };
+        t.wait_for("lunet[host]>");
+        t
+    }
+
+    fn screen(&self) -> String {
+        let o = Command::new("tmux")
+            .args(["-L", &self.sock, "capture-pane", "-p", "-S", "-200", "-t", "t"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).to_string()
+    }
+
+    fn wait_for(&self, text: &str) -> String {
+        let t0 = Instant::now();
+        loop {
+            let s = self.screen();
+            if s.contains(text) {
+                return s;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "timed out waiting for {text:?}; screen:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        Command::new("tmux")
+            .args(["-L", &self.sock, "send-keys", "-t", "t"])
+            .args(keys)
+            .status()
+            .unwrap();
+    }
+
+    /// Types a line literally, presses Enter, and waits until lunet is back at a prompt
+    /// (a person waits too: the line editor drops keys typed while a command runs).
+    fn line(&self, text: &str) {
+        Command::new("tmux")
+            .args(["-L", &self.sock, "send-keys", "-t", "t", "-l", text])
+            .status()
+            .unwrap();
+        self.keys(&["Enter"]);
+        self.settle();
+    }
+
+    fn settle(&self) {
+        let t0 = Instant::now();
+        let mut last = String::new();
+        loop {
+            std::thread::sleep(Duration::from_millis(60));
+            let s = self.screen();
+            let idle = s
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .is_some_and(|l| l.trim_end().ends_with('>'));
+            if idle && s == last {
+                return;
+            }
+            if t0.elapsed() > Duration::from_secs(10) {
+                return;
+            }
+            last = s;
+        }
+    }
+
+    /// Types a line and waits until `expect` is on screen.
+    fn expect(&self, text: &str, expect: &str) -> String {
+        self.line(text);
+        self.wait_for(expect)
+    }
+}
+
+impl Drop for Term {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").args(["-L", &self.sock, "kill-server"]).status();
+    }
+}
+
+#[test]
+fn build_two_namespaces_and_a_veth_and_see_tables() {
+    let sb = Sandbox::new();
+    let t = Term::start(&sb, "");
+    t.line(r#"a, b = net.ns.add("left"), net.ns.add("right")"#);
+    t.line(r#"x, y = a:veth("v0", "v1", {peer_ns = b, up = true})"#);
+    t.line(r#"x:addr_add("10.7.0.1/24")"#);
+    let s = t.expect("a:links()", "peer_index");
+    assert!(s.contains("name  index  kind"), "{s}");
+    assert!(
+        s.lines()
+            .any(|l| l.starts_with("v0 ") && l.contains("veth") && l.contains("true")),
+        "{s}"
+    );
+    let s = t.expect("x:addrs()", "10.7.0.1/24");
+    assert!(s.contains("dev  family  cidr"), "{s}");
+    let s = t.expect("a", "Ns(left)");
+    assert!(s.contains("Ns(left)"));
+    // An independent observer sees what was typed.
+    assert!(sb.sh("ip -n left -br addr").contains("10.7.0.1/24"));
+    assert!(sb.sh("ip -n right -br link").contains("v1"));
+}
+
+#[test]
+fn tab_completes_globals_methods_and_names() {
+    let sb = Sandbox::new();
+    sb.sh("ip netns add blue");
+    let t = Term::start(&sb, "");
+    t.keys(&["-l", "net.n"]);
+    t.keys(&["Tab"]);
+    t.wait_for("lunet[host]> net.ns");
+    t.keys(&["C-u"]);
+    t.keys(&["-l", "net.host:ve"]);
+    t.keys(&["Tab"]);
+    t.wait_for("lunet[host]> net.host:veth");
+    t.keys(&["C-u"]);
+    t.keys(&["-l", r#"net.ns.get("bl"#]);
+    t.keys(&["Tab"]);
+    t.wait_for(r#"net.ns.get("blue"#);
+    t.keys(&["C-u"]);
+    t.keys(&["-l", r#"net.host:link("l"#]);
+    t.keys(&["Tab"]);
+    t.wait_for(r#"net.host:link("lo"#);
+}
+
+#[test]
+fn errors_keep_the_prompt_and_multiline_input_works() {
+    let sb = Sandbox::new();
+    let t = Term::start(&sb, "");
+    let s = t.expect("x = = 1", "stdin:1:");
+    assert!(s.contains("unexpected symbol"), "{s}");
+    let s = t.expect(r#"net.ns.get("nope")"#, "does not exist");
+    assert!(s.contains(r#"net.ns.get: namespace "nope" does not exist"#), "{s}");
+    t.line("function double(n)");
+    t.wait_for("> ");
+    t.line("  return n * 2");
+    t.line("end");
+    t.expect("double(21)", "42");
+    t.line("t = {");
+    t.line("  a = 1,");
+    t.line("}");
+    t.expect("t.a + 1", "\n2");
+    t.expect(r#"help(net.ns.add)"#, "ip netns add NAME");
+    t.expect(".help", ".undo");
+}
+
+#[test]
+fn undo_reset_ctrl_c_history_and_ctrl_d() {
+    let sb = Sandbox::new();
+    let t = Term::start(&sb, "");
+    t.line(r#"a = net.ns.add("a")"#);
+    t.line(r#"br = a:bridge("br0", {up = true})"#);
+    t.expect(".undo", "undone: ip -n a link set dev br0 up");
+    assert!(sb.sh("ip -n a -br link show br0").contains("DOWN"));
+    t.expect(".ns a", "lunet[a]>");
+    t.expect("links()", "bridge");
+    t.expect(".reset", "undid");
+    assert_eq!(sb.sh("ip netns list").trim(), "");
+    t.wait_for("lunet[host]>");
+    // Ctrl-C stops a busy loop and a long wait; the session goes on.
+    Command::new("tmux")
+        .args(["-L", &t.sock, "send-keys", "-t", "t", "-l", "while true do end"])
+        .status()
+        .unwrap();
+    t.keys(&["Enter"]);
+    std::thread::sleep(Duration::from_millis(300));
+    t.keys(&["C-c"]);
+    t.wait_for("interrupted");
+    Command::new("tmux")
+        .args([
+            "-L",
+            &t.sock,
+            "send-keys",
+            "-t",
+            "t",
+            "-l",
+            r#"net.host:exec("sleep 30")"#,
+        ])
+        .status()
+        .unwrap();
+    t.keys(&["Enter"]);
+    std::thread::sleep(Duration::from_millis(300));
+    t.keys(&["C-c"]);
+    t.wait_for("killed by signal");
+    t.expect("1 + 1", "\n2");
+    t.keys(&["C-d"]);
+    t.wait_for("EXIT=0");
+    let history = std::fs::read_to_string(t.state.path().join("lunet/history")).unwrap();
+    assert!(
+        history.contains(r#"a = net.ns.add("a")"#) && history.contains("1 + 1"),
+        "{history}"
+    );
+}
+
+#[test]
+fn sandbox_mode_vanishes_and_plain_mode_keeps_and_lists() {
+    let sb = Sandbox::new();
+    let t = Term::start(&sb, "--sandbox");
+    t.line(r#"net.ns.add("inner")"#);
+    t.keys(&["C-d"]);
+    t.wait_for("EXIT=0");
+    assert_eq!(
+        sb.sh("ip netns list").trim(),
+        "",
+        "a --sandbox REPL leaked into the outer sandbox"
+    );
+    let t = Term::start(&sb, "");
+    t.line(r#"net.ns.add("kept")"#);
+    t.keys(&["C-d"]);
+    let s = t.wait_for("EXIT=0");
+    assert!(
+        s.contains("changes stay in place") && s.contains("ip netns add kept"),
+        "{s}"
+    );
+    assert!(sb.sh("ip netns list").contains("kept"));
+}
