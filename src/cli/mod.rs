@@ -4,6 +4,7 @@ mod sandbox;
 mod scenario;
 pub mod script;
 pub mod session;
+mod show;
 mod state;
 
 use std::io::{IsTerminal, Read};
@@ -66,6 +67,18 @@ pub enum Command {
     Status { scenario: Option<String> },
     /// Bundled and user scenarios, with descriptions and params
     Scenarios,
+    /// Namespaces, links, addresses and routes
+    Show {
+        /// One namespace (or `host`)
+        ns: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The live topology as a picture (Graphviz)
+    Graph {
+        #[arg(long, default_value = "dot", value_parser = ["dot", "svg"])]
+        format: String,
+    },
     /// Print what `up` would do as a shell script, changing nothing
     Plan {
         scenario: String,
@@ -81,6 +94,9 @@ pub struct Global {
 }
 
 pub fn main() {
+    // Like other command-line tools: a closed pipe (`lunet show | head`) ends us quietly.
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread exists.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     // A bug must still read as one line, never as a Rust backtrace.
     std::panic::set_hook(Box::new(|info| {
         eprintln!("lunet: internal error (please report): {info}");
@@ -113,6 +129,8 @@ fn dispatch(cli: Cli) -> Result<()> {
                 Command::Status { scenario: s } => scenario::status(&g, s.as_deref()),
                 Command::Scenarios => scenario::list(&g),
                 Command::Plan { scenario: s, sets } => scenario::plan(&g, s, sets),
+                Command::Show { ns, json } => show::show(&g, ns.as_deref(), *json),
+                Command::Graph { format } => show::graph(&g, format),
                 Command::Run { .. } => unreachable!(),
             };
         }

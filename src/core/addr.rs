@@ -13,7 +13,7 @@ use super::names::Cidr;
 use super::net::Namespace;
 
 /// One line of `ip -j addr`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct AddrInfo {
     pub dev: String,
     pub cidr: Cidr,

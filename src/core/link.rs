@@ -16,7 +16,7 @@ use super::net::{describe, Namespace, Net};
 use super::op::{LinkChange, LinkKind, MacvlanMode as Mode, NewLink};
 
 /// What `ip -j link show` tells about one link.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct LinkInfo {
     pub name: String,
     pub index: u32,

@@ -267,10 +267,19 @@ impl Net {
     pub fn spawn(&self, id: &NsId, spec: &ExecSpec, output: Output) -> Result<Proc> {
         let op = Op::Spawn {
             ns: id.clone(),
-            argv: spec.argv.clone(),
+            argv: spec.words(),
         };
         if self.verbose {
             eprintln!("+ {op}");
+        }
+        if self.plan {
+            println!("{op}");
+            // A stand-in that does nothing, so the script can go on.
+            let stand_in = ExecSpec {
+                argv: vec!["true".into()],
+                ..Default::default()
+            };
+            return process::spawn(&NsId::Host, None, &stand_in, output);
         }
         let file = self.exec_target(id)?;
         let seq = self.journal_intent(&op, vec![])?;

@@ -41,8 +41,38 @@ pub struct ExecSpec {
 }
 
 impl ExecSpec {
+    /// The words of the equivalent command, with `unshare …` in front when isolated.
+    pub fn words(&self) -> Vec<String> {
+        let iso = &self.iso;
+        let mut w: Vec<String> = vec![];
+        if iso.pid || iso.uts.is_some() || iso.ipc || iso.mount {
+            w.push("unshare".into());
+            if iso.pid {
+                w.extend(["--pid".into(), "--fork".into(), "--mount-proc".into()]);
+            } else if iso.mount {
+                w.push("--mount".into());
+            }
+            if iso.uts.is_some() {
+                w.push("--uts".into());
+            }
+            if iso.ipc {
+                w.push("--ipc".into());
+            }
+            if let Some(h) = &iso.uts {
+                w.extend([
+                    "sh".into(),
+                    "-c".into(),
+                    format!("hostname {} && exec \"$@\"", quote(h)),
+                    "sh".into(),
+                ]);
+            }
+        }
+        w.extend(self.argv.iter().cloned());
+        w
+    }
+
     pub fn command_line(&self) -> String {
-        self.argv.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" ")
+        self.words().iter().map(|w| quote(w)).collect::<Vec<_>>().join(" ")
     }
 }
 
@@ -400,6 +430,16 @@ impl Proc {
             }
             _ => None,
         }
+    }
+
+    /// With PID isolation: the program itself, PID 1 of its namespace (`pid` is its waiting parent).
+    pub fn init_pid(&self) -> Option<i32> {
+        let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", self.pid)).ok()?;
+        let first: i32 = children.split_whitespace().next()?.parse().ok()?;
+        let status = std::fs::read_to_string(format!("/proc/{first}/status")).ok()?;
+        // NSpid: <pid here> <pid inside>: inside, it must be 1.
+        let nspid = status.lines().find(|l| l.starts_with("NSpid:"))?;
+        (nspid.split_whitespace().last() == Some("1")).then_some(first)
     }
 
     pub fn alive(&self) -> bool {

@@ -18,7 +18,7 @@ use super::op::{RouteSpec, Scope};
 pub const MAIN_TABLE: u32 = 254;
 
 /// One route as `ip -j route` shows it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct RouteInfo {
     pub family: &'static str,
     pub to: String,

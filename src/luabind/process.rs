@@ -356,6 +356,7 @@ pub struct LuaProc(Rc<Proc>);
 impl UserData for LuaProc {
     fn add_fields<F: mlua::UserDataFields<Self>>(fields: &mut F) {
         fields.add_field_method_get("pid", |_, this| Ok(this.0.pid));
+        fields.add_field_method_get("init_pid", |_, this| Ok(this.0.init_pid()));
         fields.add_field_method_get("log", |_, this| {
             Ok(this.0.log_path.as_ref().map(|p| p.display().to_string()))
         });
