@@ -129,3 +129,21 @@ fn moved_and_renamed_links_carry_traffic() {
     assert!(!sb.has_link(None, "tmp-x") && !sb.has_link(None, "tmp-y"));
     assert!(sb.ok("ip netns exec a ping -c1 -W2 10.0.0.2"));
 }
+
+/// The README's examples must work as printed.
+#[test]
+fn readme_examples_run() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let blocks: Vec<&str> = readme.split("```lua\n").skip(1).map(|b| b.split("```").next().unwrap()).collect();
+    assert_eq!(blocks.len(), 2, "expected the script and the scenario example");
+    let sb = Sandbox::new();
+    let out = sb.lua_ok(blocks[0]);
+    assert!(out.starts_with("true"), "{out}");
+    assert!(out.contains("10.0.0.1/24"), "{out}");
+    let path = sb.write("pair.lua", blocks[1]);
+    let o = sb.lunet(&["up", path.to_str().unwrap(), "--set", "a=x"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(sb.sh("ip netns list").contains('x'));
+    assert!(sb.lunet(&["down", "pair"]).status.success());
+    assert_eq!(sb.sh("ip netns list").trim(), "");
+}
