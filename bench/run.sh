@@ -1,0 +1,298 @@
+#!/usr/bin/env bash
+# On-demand benchmark: build the star workload W(N) (bench/README.md) with lunet, plain `ip`,
+# `ip -batch` and pyroute2, and report the median setup/teardown wall time of each, side by side.
+#
+#   bench/run.sh [N…]          default N = 10 100 200
+#   R=3 bench/run.sh 10 100    R runs of every method per N (default 5); the median is reported
+#
+# Other knobs (environment): METHODS="lunet ip batch pyroute2" (which methods, in this order;
+# also proto-MODE: the sketch in bench/proto, e.g. proto-min, torn down with ip -batch),
+# LUNET_BIN=path (use this binary, skip `cargo build --release`), STAR=bench/star.lua and
+# STAR_TEARDOWN=bench/star_teardown.lua (the lunet scripts: lets you time a variant).
+#
+# Everything runs inside ONE throw-away sandbox (new network, mount and PID namespaces, fresh
+# tmpfs on /run/netns, /etc/netns, /run/lunet): nothing is created in the machine's own
+# network namespace, and all of it vanishes when the script exits, even on failure.
+set -euo pipefail
+
+BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(dirname "$BENCH")
+PEERS=$BENCH/peers
+
+die() { echo "bench/run.sh: error: $*" >&2; exit 1; }
+
+usage() {
+  sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  exit "${1:-0}"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Outside: check, build, install, then re-run this script inside the sandbox.
+# ---------------------------------------------------------------------------------------------
+outside() {
+  local n
+  for n in "$@"; do
+    case $n in
+      -h|--help) usage 0 ;;
+      *[!0-9]*|'') die "N must be a positive integer, got '$n' (usage: bench/run.sh [N…])" ;;
+    esac
+    ((n >= 1 && n <= 60000)) || die "N must be in 1..60000, got $n"
+  done
+  R=${R:-5}
+  [[ $R =~ ^[1-9][0-9]*$ ]] || die "R must be a positive integer, got '$R'"
+  METHODS=${METHODS:-lunet ip batch pyroute2}
+  local m
+  for m in $METHODS; do
+    case $m in
+      lunet|ip|batch|pyroute2) ;;
+      proto-lunet|proto-min|proto-minioctl|proto-lunet-pipe|proto-min-pipe|proto-minioctl-pipe) ;;
+      *) die "unknown method '$m' in METHODS (lunet ip batch pyroute2, or proto-MODE: see bench/proto)" ;;
+    esac
+  done
+
+  [[ $(id -u) == 0 ]] || die "must run as root (it creates namespaces, inside a private sandbox)"
+  local tool
+  for tool in ip ping unshare mount timeout awk; do
+    command -v "$tool" >/dev/null || die "'$tool' not found (apt-get install -y iproute2 iputils-ping util-linux)"
+  done
+
+  if [[ " $METHODS " == *" pyroute2 "* ]]; then
+    command -v python3 >/dev/null || die "python3 not found (needed for the pyroute2 method)"
+    if ! python3 -c 'import pyroute2' 2>/dev/null; then
+      echo "# installing pyroute2 (python3 -m pip install pyroute2)" >&2
+      python3 -m pip install -q pyroute2 >&2 || die "cannot install pyroute2 (python3 -m pip install pyroute2)"
+      python3 -c 'import pyroute2' || die "pyroute2 installed but cannot be imported by $(command -v python3)"
+    fi
+  fi
+
+  if [[ " $METHODS " == *" lunet "* ]]; then
+    if [[ -z ${LUNET_BIN:-} ]]; then
+      command -v cargo >/dev/null || die "cargo not found (or set LUNET_BIN to a built lunet)"
+      echo "# building lunet (cargo build --release)" >&2
+      (cd "$REPO" && cargo build --release --quiet) || die "cargo build --release failed"
+      LUNET_BIN=${CARGO_TARGET_DIR:-$REPO/target}/release/lunet
+      [[ $LUNET_BIN == /* ]] || LUNET_BIN=$REPO/$LUNET_BIN
+    fi
+    [[ -x $LUNET_BIN ]] || die "lunet binary not found or not executable: $LUNET_BIN"
+    STAR=$(realpath "${STAR:-$BENCH/star.lua}")
+    STAR_TEARDOWN=$(realpath "${STAR_TEARDOWN:-$BENCH/star_teardown.lua}")
+    [[ -f $STAR && -f $STAR_TEARDOWN ]] || die "lunet scripts not found: $STAR, $STAR_TEARDOWN"
+  fi
+
+  PROTO_BIN=
+  if [[ " $METHODS " == *" proto-"* ]]; then
+    echo "# building the sketch (cargo build --release in bench/proto)" >&2
+    (cd "$BENCH/proto" && cargo build --release --quiet --target-dir "$BENCH/proto/target") \
+      || die "cannot build bench/proto"
+    PROTO_BIN=$BENCH/proto/target/release/star-proto
+  fi
+
+  export R METHODS LUNET_BIN="${LUNET_BIN:-}" STAR="${STAR:-}" STAR_TEARDOWN="${STAR_TEARDOWN:-}"
+  export PROTO_BIN
+  export PYTHON3 LUNET_REV
+  PYTHON3=$(command -v python3 || true)
+  LUNET_REV=$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)
+  local load
+  load=$(cut -d' ' -f1 /proc/loadavg)
+  if awk -v l="$load" 'BEGIN { exit !(l > 0.5) }'; then
+    echo "# warning: load average $load: other work on this machine will skew the numbers" >&2
+  fi
+  export LUNET_BENCH_INSIDE=1
+  echo "# entering the sandbox (unshare --net --mount --pid --fork --mount-proc)" >&2
+  exec unshare --net --mount --pid --fork --mount-proc --kill-child --propagation private \
+    -- bash "${BASH_SOURCE[0]}" "$@"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Inside the sandbox.
+# ---------------------------------------------------------------------------------------------
+now_us() { local t=$EPOCHREALTIME; echo "${t/./}"; }
+
+# host i -> 10.0.((i+1)/256).((i+1)%256), as peers/addr.sh
+addr_of() { local j=$(( $1 + 1 )); echo "10.0.$(( j / 256 )).$(( j % 256 ))"; }
+
+# IPv6 defaults of the sandbox's own namespace: a variant script may change them (e.g.
+# addr_gen_mode), and settle puts them back so they never leak into the other methods.
+SYSCTLS=(net/ipv6/conf/default/addr_gen_mode net/ipv6/conf/default/disable_ipv6
+         net/ipv6/conf/all/disable_ipv6)
+declare -A SYSCTL0=()
+save_sysctls() { local k; for k in "${SYSCTLS[@]}"; do SYSCTL0[$k]=$(<"/proc/sys/$k"); done; }
+restore_sysctls() { local k; for k in "${SYSCTLS[@]}"; do echo "${SYSCTL0[$k]}" >"/proc/sys/$k"; done; }
+
+# Live network namespaces on the whole machine, from the kernel's slab of them (-1: unknown).
+netns_alive() {
+  awk '$1 == "net_namespace" { print $2; found = 1 } END { if (!found) print -1 }' \
+    /proc/slabinfo 2>/dev/null || echo -1
+}
+
+# Wait until the previous run is gone: no named namespace and only lo left (the kernel
+# dismantles deleted namespaces in the background; their veth peers on this side vanish with
+# them), then until the kernel has also freed the namespaces themselves, which goes on for
+# seconds after the links are gone at large N (it would steal CPU from the next run). Other
+# work on the machine may own a few namespaces too: a slack of 16, and 60 s at most.
+settle() {
+  restore_sysctls
+  local deadline=$(( SECONDS + 180 )) links alive
+  while :; do
+    links=$(ip -o link show | awk -F': ' '{print $2}' | tr '\n' ' ')
+    if [[ $links == "lo " && -z $(ls -A /run/netns) ]]; then break; fi
+    ((SECONDS < deadline)) || die "the kernel did not free the namespaces within 180 s (links left: $links)"
+    sleep 0.05
+  done
+  if ((NETNS_BASE >= 0)); then
+    deadline=$(( SECONDS + 60 ))
+    while alive=$(netns_alive); ((alive > NETNS_BASE + 16)); do
+      if ((SECONDS >= deadline)); then
+        echo "# warning: $alive network namespaces still alive on the machine (at start: $NETNS_BASE); going on" >&2
+        break
+      fi
+      sleep 0.1
+    done
+  fi
+  sleep 0.3
+}
+
+# run_timed LOG CMD… : runs CMD with a time limit, output to LOG; prints the wall time in µs.
+run_timed() {
+  local log=$1; shift
+  local t0 t1 rc=0
+  t0=$(now_us)
+  timeout 1800 "$@" >"$log" 2>&1 || rc=$?
+  t1=$(now_us)
+  if ((rc != 0)); then
+    echo "bench/run.sh: error: '$*' failed (exit $rc); its output:" >&2
+    tail -n 20 "$log" | sed 's/^/    /' >&2
+    exit 1
+  fi
+  echo $(( t1 - t0 ))
+}
+
+setup_cmd() {
+  local m=$1 n=$2
+  case $m in
+    lunet)    echo "$LUNET_BIN" run "$STAR" "$n" ;;
+    ip)       echo "$PEERS/ip_setup.sh" "$n" ;;
+    batch)    echo "$PEERS/batch_setup.sh" "$n" ;;
+    pyroute2) echo "$PYTHON3" "$PEERS/pr2_setup.py" "$n" ;;
+    proto-*)  echo "$PROTO_BIN" "${m#proto-}" "$n" ;;
+  esac
+}
+
+teardown_cmd() {
+  local m=$1 n=$2
+  case $m in
+    lunet)    echo "$LUNET_BIN" run "$STAR_TEARDOWN" "$n" ;;
+    ip)       echo "$PEERS/ip_teardown.sh" "$n" ;;
+    batch)    echo "$PEERS/batch_teardown.sh" "$n" ;;
+    pyroute2) echo "$PYTHON3" "$PEERS/pr2_teardown.py" "$n" ;;
+    proto-*)  echo "$PEERS/batch_teardown.sh" "$n" ;;
+  esac
+}
+
+label() {
+  case $1 in
+    lunet) echo lunet ;; ip) echo "ip (1 process/cmd)" ;; batch) echo "ip -batch" ;; pyroute2) echo pyroute2 ;;
+    proto-*) echo "sketch ${1#proto-}" ;;
+  esac
+}
+
+verify_setup() {
+  local m=$1 n=$2 log=$3 target
+  target=$(addr_of "$n")
+  local got
+  got=$(ip netns list | wc -l)
+  ((got == n)) || { echo "$m N=$n: expected $n namespaces after setup, found $got" >&2; tail -n 20 "$log" >&2; exit 1; }
+  if ! ip netns exec h1 ping -c1 -W2 "$target" >"$WORK/ping.log" 2>&1; then
+    echo "bench/run.sh: error: $m N=$n: after setup, h1 cannot ping h$n ($target):" >&2
+    sed 's/^/    /' "$WORK/ping.log" >&2
+    echo "    h1: $(ip -n h1 -br addr 2>&1 | tr '\n' ';')  routes: $(ip -n h1 route 2>&1 | tr '\n' ';')" >&2
+    echo "    br0: $(ip -br addr show br0 2>&1)" >&2
+    exit 1
+  fi
+}
+
+verify_teardown() {
+  local m=$1 n=$2 left
+  left=$(ip netns list)
+  [[ -z $left ]] || die "$m N=$n: namespaces left after teardown: $(echo "$left" | head -5 | tr '\n' ' ')…"
+  if ip link show br0 >/dev/null 2>&1; then die "$m N=$n: br0 still exists after teardown"; fi
+}
+
+median() { # numbers on stdin -> median
+  sort -n | awk '{a[NR]=$1} END {if (NR==0) exit 1; if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'
+}
+
+inside() {
+  # This shell is PID 1 of the sandbox's PID namespace: the kernel drops signals it has no
+  # handler for, so Ctrl-C needs these. When it exits, everything in the sandbox goes with it.
+  trap 'echo "bench/run.sh: interrupted" >&2; exit 130' INT
+  trap 'echo "bench/run.sh: terminated" >&2; exit 143' TERM
+  # Refuse to run anywhere but a fresh network namespace.
+  local links
+  links=$(ip -o link show | awk -F': ' '{print $2}' | tr '\n' ' ')
+  [[ $links == "lo " ]] || die "not in a fresh sandbox (links: $links); run bench/run.sh, not its inner part"
+  local d
+  for d in /run/netns /etc/netns /run/lunet; do
+    mkdir -p "$d"
+    mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs "$d"
+  done
+  ip link set lo up
+  save_sysctls
+  NETNS_BASE=$(netns_alive)
+
+  WORK=$(mktemp -d /tmp/lunet-bench.XXXXXX)
+  trap 'rm -rf "$WORK"' EXIT
+
+  local Ns=("$@")
+  ((${#Ns[@]})) || Ns=(10 100 200)
+  local -a methods
+  read -r -a methods <<<"$METHODS"
+
+  echo "# lunet star benchmark: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, kernel $(uname -r), R=$R"
+  echo "# $(ip -V 2>&1 | head -1); pyroute2 $("${PYTHON3:-python3}" -c 'import pyroute2; print(pyroute2.__version__)' 2>/dev/null || echo '-')"
+  echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+  if [[ -n $LUNET_BIN ]]; then echo "# lunet $LUNET_REV: $LUNET_BIN run ${STAR#"$REPO"/} N"; fi
+
+  local n r m us setup_ms teardown_ms
+  for n in "${Ns[@]}"; do
+    declare -A S=() T=()
+    for m in "${methods[@]}"; do S[$m]=""; T[$m]=""; done
+    for ((r = 1; r <= R; r++)); do
+      # Methods interleaved within each round, so slow drift hits them all alike.
+      for m in "${methods[@]}"; do
+        settle
+        # shellcheck disable=SC2046
+        us=$(run_timed "$WORK/setup.log" $(setup_cmd "$m" "$n"))
+        verify_setup "$m" "$n" "$WORK/setup.log"
+        S[$m]+="$us "
+        # shellcheck disable=SC2046
+        us=$(run_timed "$WORK/teardown.log" $(teardown_cmd "$m" "$n"))
+        verify_teardown "$m" "$n"
+        T[$m]+="$us "
+        printf '#   N=%-5s run %d/%d %-9s setup %8.1f ms  teardown %8.1f ms\n' "$n" "$r" "$R" "$m" \
+          "$(echo "${S[$m]}" | awk '{print $NF/1000}')" "$(echo "${T[$m]}" | awk '{print $NF/1000}')" >&2
+      done
+    done
+    settle
+
+    local base_s base_t
+    base_s=$(echo "${S[${methods[0]}]}" | tr ' ' '\n' | grep . | median)
+    base_t=$(echo "${T[${methods[0]}]}" | tr ' ' '\n' | grep . | median)
+    echo
+    echo "N=$n  (median of $R runs, wall ms; ratio = method / $(label "${methods[0]}"))"
+    printf '%-20s %10s %8s %12s %8s\n' method setup ratio teardown ratio
+    for m in "${methods[@]}"; do
+      setup_ms=$(echo "${S[$m]}" | tr ' ' '\n' | grep . | median)
+      teardown_ms=$(echo "${T[$m]}" | tr ' ' '\n' | grep . | median)
+      awk -v l="$(label "$m")" -v s="$setup_ms" -v t="$teardown_ms" -v bs="$base_s" -v bt="$base_t" \
+        'BEGIN { printf "%-20s %10.1f %7.2fx %12.1f %7.2fx\n", l, s/1000, s/bs, t/1000, t/bt }'
+    done
+    unset S T
+  done
+}
+
+if [[ ${LUNET_BENCH_INSIDE:-} == 1 ]]; then
+  inside "$@"
+else
+  outside "$@"
+fi

@@ -1,0 +1,10 @@
+-- Tears down the star workload W(N) built by bench/star.lua: deletes h1..hN (each host's veth
+-- pair goes with its namespace), then br0.
+-- Usage: lunet run bench/star_teardown.lua N
+local N = tonumber(arg[1])
+assert(N and N >= 1 and N == math.floor(N), "usage: lunet run bench/star_teardown.lua N")
+
+for i = 1, N do
+  net.ns.delete("h" .. i)
+end
+net.host:link("br0"):delete()
