@@ -156,3 +156,23 @@ fn readme_examples_run() {
         "down must remove exactly the scenario's namespaces"
     );
 }
+
+/// `net.monitor` sees what `ip` (an independent actor) does in a namespace.
+#[test]
+fn monitor_reports_link_address_and_route_events() {
+    let sb = Sandbox::new();
+    sb.sh("ip netns add m");
+    let out = sb.lua_ok(
+        r#"
+        local it = net.monitor { ns = "m", timeout = 0.5 }
+        os.execute("ip -n m link add d0 type bridge && ip -n m addr add 10.3.0.1/24 dev d0 && ip -n m link set d0 up && ip -n m link del d0")
+        for ev in it do print(ev.kind, ev.action, ev.dev, ev.cidr or ev.to or "") end
+        print(pcall(net.monitor, { ns = "m", every = 1 }))
+        "#,
+    );
+    assert!(out.contains("link\tnew\td0"), "{out}");
+    assert!(out.contains("addr\tnew\td0\t10.3.0.1/24"), "{out}");
+    assert!(out.contains("route\tnew\td0\t10.3.0.0/24"), "{out}");
+    assert!(out.contains("link\tdel\td0"), "{out}");
+    assert!(out.contains("unknown option \"every\""), "{out}");
+}

@@ -7,6 +7,7 @@ pub mod error;
 pub mod firewall;
 pub mod journal;
 pub mod link;
+pub mod monitor;
 pub mod names;
 pub mod net;
 pub mod netns;

@@ -6,6 +6,7 @@ pub mod docs;
 mod errors;
 mod firewall;
 mod link;
+mod monitor;
 mod ns;
 mod process;
 pub mod scenario;
@@ -38,6 +39,7 @@ pub fn install(lua: &Lua, core: Rc<Net>) -> mlua::Result<Table> {
     t.set("ns", ns_module(lua)?)?;
     t.set("host", Ns { id: NsId::Host })?;
     t.set("version", env!("CARGO_PKG_VERSION"))?;
+    t.set("monitor", lua.create_async_function(monitor::monitor)?)?;
     t.set(
         "undo",
         lua.create_async_function(|lua, ()| async move {
