@@ -1,14 +1,10 @@
 //! Running Lua: a script file, a `-e` chunk, or standard input, with the `net`
 //! module installed and every error reported as one clear line.
 
-use std::rc::Rc;
-
 use anyhow::{anyhow, Result};
-use mlua::Lua;
 
+use super::session::{lerr, Session};
 use crate::core::journal::Journal;
-use crate::core::op::{LinkChange, Op};
-use crate::core::{Net, NsId};
 use crate::luabind;
 
 pub struct Chunk {
@@ -19,45 +15,26 @@ pub struct Chunk {
     pub args: Vec<String>,
 }
 
-/// Builds the runtime, installs `net`, runs the chunk.
+/// Runs the chunk in a fresh session, journaled in memory: on an uncaught
+/// error, what it made is rolled back (unless `keep_on_error`).
 pub fn run(chunk: Chunk, verbose: bool, sandbox: bool, keep_on_error: bool) -> Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| anyhow!("cannot start the runtime: {e}"))?;
-    rt.block_on(async move {
-        let net = Rc::new(Net::new(verbose).map_err(|e| anyhow!("{e}"))?);
-        if sandbox {
-            let up = LinkChange {
-                up: Some(true),
-                ..Default::default()
-            };
-            net.apply(&Op::LinkSet {
-                ns: NsId::Host,
-                dev: "lo".into(),
-                change: up,
-            })
-            .await
-            .map_err(|e| anyhow!("--sandbox: {e}"))?;
-        }
-        // A plain script is journaled in memory: on an uncaught error, what it made is undone.
-        net.attach_journal(Journal::in_memory());
-        let lua = Lua::new();
-        luabind::install(&lua, net.clone()).map_err(|e| anyhow!("{e}"))?;
-        let lerr = |e: mlua::Error| anyhow!(luabind::describe(&e));
-        let arg = lua.create_table().map_err(lerr)?;
-        for (i, a) in chunk.args.iter().enumerate() {
-            arg.raw_set(i as i64, a.as_str()).map_err(lerr)?;
-        }
-        lua.globals().set("arg", arg).map_err(lerr)?;
-        let extra: Vec<String> = chunk.args.iter().skip(1).cloned().collect();
+    let sess = Session::new(verbose, sandbox, false)?;
+    let (lua, net) = (&sess.lua, &sess.net);
+    net.attach_journal(Journal::in_memory());
+    let arg = lua.create_table().map_err(lerr)?;
+    for (i, a) in chunk.args.iter().enumerate() {
+        arg.raw_set(i as i64, a.as_str()).map_err(lerr)?;
+    }
+    lua.globals().set("arg", arg).map_err(lerr)?;
+    let extra: Vec<String> = chunk.args.iter().skip(1).cloned().collect();
+    sess.rt.block_on(async {
         let result = lua
             .load(chunk.source)
             .set_name(format!("@{}", chunk.name))
             .call_async::<()>(mlua::Variadic::from_iter(extra))
             .await;
         // Processes the script spawned end with it (all of them in a sandbox, which vanishes).
-        luabind::end_owned(&lua, sandbox).await;
+        luabind::end_owned(lua, sandbox).await;
         let Err(e) = result else {
             return Ok(());
         };

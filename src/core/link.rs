@@ -87,18 +87,8 @@ pub async fn add(net: &Net, ns: &Namespace, link: &NewLink) -> Result<()> {
             if let Some(m) = link.mtu {
                 p = p.mtu(m);
             }
-            let res = add_veth(ns, link, p.build()).await;
-            return match res {
-                Err(e) if e.errno() == Some(libc::EEXIST) => {
-                    let which = if find(ns, &link.name).await.is_ok() {
-                        format!("interface {:?} already exists in {}", link.name, ns.describe())
-                    } else {
-                        format!("veth peer {peer:?} already exists in {}", describe(peer_ns))
-                    };
-                    Err(Error::new(which))
-                }
-                other => other,
-            };
+            LinkMessageBuilder::<LinkUnspec>::new_with_info_kind(InfoKind::Veth)
+                .set_info_data(InfoData::Veth(InfoVeth::Peer(p.build())))
         }
         LinkKind::Bridge => LinkMessageBuilder::<LinkUnspec>::new_with_info_kind(InfoKind::Bridge),
         LinkKind::Dummy => LinkMessageBuilder::<LinkUnspec>::new_with_info_kind(InfoKind::Dummy),
@@ -138,12 +128,19 @@ pub async fn add(net: &Net, ns: &Namespace, link: &NewLink) -> Result<()> {
     if let Some(m) = link.mac {
         b = b.address(m.to_vec());
     }
-    ns.nl
-        .link()
-        .add(b.build())
-        .execute()
-        .await
-        .map_err(|e| fail(ns, &link.name, e))
+    let err = match ns.nl.link().add(b.build()).execute().await {
+        Ok(()) => return Ok(()),
+        Err(e) => add_fail(ns, link, e),
+    };
+    match &link.kind {
+        // EEXIST for a veth: the name, or its peer's name in the peer's namespace?
+        LinkKind::Veth { peer, peer_ns }
+            if err.errno() == Some(libc::EEXIST) && find(ns, &link.name).await.is_err() =>
+        {
+            Err(err.reword(format!("veth peer {peer:?} already exists in {}", describe(peer_ns))))
+        }
+        _ => Err(err),
+    }
 }
 
 fn add_fail(ns: &Namespace, link: &NewLink, e: rtnetlink::Error) -> Error {
@@ -152,24 +149,6 @@ fn add_fail(ns: &Namespace, link: &NewLink, e: rtnetlink::Error) -> Error {
         (Some(libc::EINVAL), Some(mtu)) => err.reword(format!("interface {:?}: invalid mtu {mtu}", link.name)),
         _ => err,
     }
-}
-
-async fn add_veth(ns: &Namespace, link: &NewLink, peer: LinkMessage) -> Result<()> {
-    let mut b = LinkMessageBuilder::<LinkUnspec>::new_with_info_kind(InfoKind::Veth)
-        .name(link.name.clone())
-        .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)));
-    if let Some(m) = link.mtu {
-        b = b.mtu(m);
-    }
-    if let Some(m) = link.mac {
-        b = b.address(m.to_vec());
-    }
-    ns.nl
-        .link()
-        .add(b.build())
-        .execute()
-        .await
-        .map_err(|e| add_fail(ns, link, e))
 }
 
 /// `ip link set dev DEV …`
