@@ -31,8 +31,8 @@
 --   lunet up bridge-physical-nic --set simulate=false --set nic=eth0 \
 --     --set ns_addr=192.168.1.250/24 --set beyond=1.1.1.1
 --
--- Only IPv4 addresses and routes move. What cannot be restored exactly: a route
--- comes back as "proto static" and an address with "brd +" and no lifetime.
+-- Only IPv4 addresses and routes move; routes keep their protocol (boot, dhcp, …).
+-- What cannot be restored exactly: an address comes back with "brd +" and no lifetime.
 
 local function host(cidr) return (cidr:gsub("/.*", "")) end
 
@@ -48,7 +48,8 @@ end
 -- A route as a spec for route_add/route_del, on `dev`.
 local function spec(r, dev)
   local scope = ({ global = true, link = true, host = true })[r.scope] and r.scope or nil
-  return { to = r.to, via = r.via, dev = dev, table = r.table, metric = r.metric, src = r.src, scope = scope }
+  return { to = r.to, via = r.via, dev = dev, table = r.table, metric = r.metric, src = r.src, scope = scope,
+           proto = r.proto }
 end
 
 local function link_info(ns, name)

@@ -273,13 +273,20 @@ impl Net {
             eprintln!("+ {op}");
         }
         if self.plan {
-            println!("{op}");
-            // A stand-in that does nothing, so the script can go on.
+            match &output {
+                Output::File(p) => {
+                    let line = op.to_string();
+                    let cmd = line.strip_suffix(" &").unwrap_or(&line);
+                    println!("{cmd} >>{} 2>&1 &", super::words::quote(&p.display().to_string()));
+                }
+                _ => println!("{op}"),
+            }
+            // A stand-in that does nothing (and opens no log), so the script can go on.
             let stand_in = ExecSpec {
                 argv: vec!["true".into()],
                 ..Default::default()
             };
-            return process::spawn(&NsId::Host, None, &stand_in, output);
+            return process::spawn(&NsId::Host, None, &stand_in, Output::Null);
         }
         let file = self.exec_target(id)?;
         let seq = self.journal_intent(&op, vec![])?;

@@ -210,6 +210,35 @@ pub struct RouteSpec {
     pub metric: Option<u32>,
     pub src: Option<IpAddr>,
     pub scope: Option<Scope>,
+    /// Who installed it (`proto static`, `boot`, `dhcp`, …); `None`: static when adding, any when deleting.
+    #[serde(default)]
+    pub proto: Option<u8>,
+}
+
+/// Route protocol names as `ip` knows them (/etc/iproute2/rt_protos).
+const PROTOS: &[(u8, &str)] = &[
+    (1, "redirect"),
+    (2, "kernel"),
+    (3, "boot"),
+    (4, "static"),
+    (9, "ra"),
+    (16, "dhcp"),
+];
+
+pub fn proto_name(p: u8) -> String {
+    PROTOS
+        .iter()
+        .find(|(n, _)| *n == p)
+        .map(|(_, s)| s.to_string())
+        .unwrap_or_else(|| p.to_string())
+}
+
+pub fn parse_proto(s: &str) -> Option<u8> {
+    PROTOS
+        .iter()
+        .find(|(_, n)| *n == s)
+        .map(|(p, _)| *p)
+        .or_else(|| s.parse().ok())
 }
 
 impl RouteSpec {
@@ -266,6 +295,9 @@ impl fmt::Display for RouteSpec {
         }
         if let Some(s) = self.scope {
             write!(f, " scope {}", s.as_str())?;
+        }
+        if let Some(p) = self.proto {
+            write!(f, " proto {}", proto_name(p))?;
         }
         Ok(())
     }
@@ -406,7 +438,8 @@ impl fmt::Display for Op {
             Op::AddrAdd { ns, dev, cidr } => write!(f, "{} addr add {cidr} dev {dev}", ns.ip()),
             Op::AddrDel { ns, dev, cidr } => write!(f, "{} addr del {cidr} dev {dev}", ns.ip()),
             Op::RouteAdd { ns, route } => {
-                write!(f, "{} route add {route} proto static", ip6(ns, route.is_ipv6()))
+                let proto = if route.proto.is_none() { " proto static" } else { "" };
+                write!(f, "{} route add {route}{proto}", ip6(ns, route.is_ipv6()))
             }
             Op::RouteDel { ns, route } => {
                 write!(f, "{} route del {route}", ip6(ns, route.is_ipv6()))

@@ -59,10 +59,10 @@ async fn message(ns: &Namespace, r: &RouteSpec, adding: bool) -> Result<RouteMes
     let mut m = RouteMessage::default();
     m.header.address_family = if v6 { AddressFamily::Inet6 } else { AddressFamily::Inet };
     m.header.kind = RouteType::Unicast;
-    m.header.protocol = if adding {
-        RouteProtocol::Static
-    } else {
-        RouteProtocol::Unspec
+    m.header.protocol = match (r.proto, adding) {
+        (Some(p), _) => RouteProtocol::from(p),
+        (None, true) => RouteProtocol::Static,
+        (None, false) => RouteProtocol::Unspec,
     };
     m.header.scope = match (r.scope, adding) {
         (Some(Scope::Global), _) => RouteScope::Universe,
@@ -177,7 +177,7 @@ fn info_of(m: &RouteMessage, v6: bool, names: &HashMap<u32, String>) -> RouteInf
             RouteScope::NoWhere => "nowhere".into(),
             other => u8::from(other).to_string(),
         },
-        proto: format!("{:?}", m.header.protocol).to_lowercase(),
+        proto: super::op::proto_name(u8::from(m.header.protocol)),
         kind: format!("{:?}", m.header.kind).to_lowercase(),
     };
     for a in &m.attributes {

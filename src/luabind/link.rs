@@ -42,8 +42,10 @@ async fn set(lua: &Lua, this: &Link, f: &'static str, change: LinkChange) -> mlu
     let new_ns = change.ns.unwrap_or(ns);
     let new_name = change.name.unwrap_or(dev);
     if *this.at.borrow() != (new_ns.clone(), new_name.clone()) {
-        let handle = net.ns(&new_ns).await.named(f)?;
-        this.index.set(link::index(&handle, &new_name).await.named(f)?);
+        if !net.is_plan() {
+            let handle = net.ns(&new_ns).await.named(f)?;
+            this.index.set(link::index(&handle, &new_name).await.named(f)?);
+        }
         *this.at.borrow_mut() = (new_ns, new_name);
     }
     Ok(())

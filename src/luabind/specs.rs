@@ -7,7 +7,7 @@ use crate::core::names::{parse_ip, Cidr, Dest};
 use crate::core::op::{RouteSpec, RuleSpec, Scope};
 use crate::core::route::RouteFilter;
 
-const ROUTE_KEYS: &[&str] = &["to", "via", "dev", "table", "metric", "src", "scope"];
+const ROUTE_KEYS: &[&str] = &["to", "via", "dev", "table", "metric", "src", "scope", "proto"];
 const RULE_KEYS: &[&str] = &["from", "to", "table", "priority", "iif", "fwmark", "family"];
 const FILTER_KEYS: &[&str] = &["table", "family", "dev"];
 
@@ -59,6 +59,28 @@ pub fn route(f: &'static str, t: Table) -> mlua::Result<RouteSpec> {
             .transpose()
             .named(f)?,
         scope,
+        proto: match o.value("proto")? {
+            Value::Nil => None,
+            Value::Integer(n) if (0..=255).contains(&n) => Some(n as u8),
+            Value::String(s) => Some(crate::core::op::parse_proto(&s.to_str()?).ok_or_else(|| {
+                fail(
+                    f,
+                    format!(
+                        "bad proto {:?}: expected a name (static, boot, dhcp, …) or 0..255",
+                        s.to_string_lossy()
+                    ),
+                )
+            })?),
+            other => {
+                return Err(fail(
+                    f,
+                    format!(
+                        "option \"proto\" must be a name or number, got {}",
+                        super::args::type_name(&other)
+                    ),
+                ))
+            }
+        },
     })
 }
 
