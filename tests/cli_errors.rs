@@ -155,8 +155,7 @@ fn verbose_prints_each_change_as_an_ip_command() {
     for want in [
         "+ ip netns add x",
         "+ ip -n x link set dev lo up",
-        "+ ip -n x link add br0 type bridge",
-        "+ ip -n x link set dev br0 up",
+        "+ ip -n x link add br0 up type bridge",
         "+ ip -n x addr add 10.0.0.1/24 dev br0",
         "+ ip -n x route add 10.1.0.0/24 via 10.0.0.2",
         "+ ip netns exec x sysctl -qw net.ipv4.ip_forward=1",

@@ -194,7 +194,8 @@ fn undo_reset_ctrl_c_history_and_ctrl_d() {
     let sb = Sandbox::new();
     let t = Term::start(&sb, "");
     t.line(r#"a = net.ns.add("a")"#);
-    t.line(r#"br = a:bridge("br0", {up = true})"#);
+    t.line(r#"br = a:bridge("br0")"#);
+    t.line("br:up()");
     t.expect(".undo", "undone: ip -n a link set dev br0 up");
     assert!(sb.sh("ip -n a -br link show br0").contains("DOWN"));
     t.expect(".ns a", "lunet[a]>");

@@ -388,6 +388,8 @@ mod tests {
             },
             mtu: None,
             mac: None,
+            master: None,
+            up: false,
         };
         assert!(!j.covered(&Op::LinkAdd {
             ns: NsId::Host,

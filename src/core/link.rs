@@ -60,7 +60,8 @@ pub async fn find(ns: &Namespace, dev: &str) -> Result<LinkMessage> {
 }
 
 pub async fn index(ns: &Namespace, dev: &str) -> Result<u32> {
-    Ok(find(ns, dev).await?.header.index)
+    check_ifname(dev)?;
+    ns.ifindex(dev)
 }
 
 fn macvlan_mode(m: Mode) -> MacVlanMode {
@@ -127,6 +128,12 @@ pub async fn add(net: &Net, ns: &Namespace, link: &NewLink) -> Result<()> {
     }
     if let Some(m) = link.mac {
         b = b.address(m.to_vec());
+    }
+    if let Some(m) = &link.master {
+        b = b.controller(index(ns, m).await?);
+    }
+    if link.up {
+        b = b.up();
     }
     let err = match ns.nl.link().add(b.build()).execute().await {
         Ok(()) => return Ok(()),

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::os::fd::{FromRawFd, IntoRawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, TokioSocket};
@@ -24,16 +24,49 @@ pub struct Namespace {
     pub id: NsId,
     pub file: File,
     pub nl: rtnetlink::Handle,
+    ctl: OwnedFd,
     conn: tokio::task::JoinHandle<()>,
 }
 
 impl Namespace {
-    fn connect(id: NsId, file: File, sock: Socket) -> Namespace {
+    fn connect(id: NsId, file: File, sock: Socket) -> Result<Namespace> {
+        // A second fd on the same socket, for ioctls: it belongs to the namespace too.
+        let ctl = sock
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| Error::io("dup a netlink socket", e))?;
         // SAFETY: the fd comes straight from a socket we own and give up here.
         let sock = unsafe { TokioSocket::from_raw_fd(sock.into_raw_fd()) };
         let (conn, nl, _) = rtnetlink::from_socket(sock);
         let conn = tokio::spawn(conn);
-        Namespace { id, file, nl, conn }
+        Ok(Namespace {
+            id,
+            file,
+            nl,
+            ctl,
+            conn,
+        })
+    }
+
+    /// The ifindex of `dev` here, by `ioctl(SIOCGIFINDEX)`: no netlink round trip.
+    pub fn ifindex(&self, dev: &str) -> Result<u32> {
+        // SAFETY: a zeroed ifreq with a NUL-terminated name (checked ≤ 15 bytes by the caller).
+        unsafe {
+            let mut req: libc::ifreq = std::mem::zeroed();
+            for (d, s) in req.ifr_name.iter_mut().zip(dev.bytes().take(libc::IFNAMSIZ - 1)) {
+                *d = s as libc::c_char;
+            }
+            if libc::ioctl(self.ctl.as_raw_fd(), libc::SIOCGIFINDEX, &mut req) < 0 {
+                let e = std::io::Error::last_os_error();
+                return Err(match e.raw_os_error() {
+                    Some(libc::ENODEV) => {
+                        Error::new(format!("no interface {dev:?} in {}", self.describe())).with_errno(libc::ENODEV)
+                    }
+                    _ => Error::io(format!("interface {dev:?} in {}", self.describe()), e),
+                });
+            }
+            Ok(req.ifr_ifru.ifru_ifindex as u32)
+        }
     }
 
     /// "namespace "left"" or "the host namespace", for messages.
@@ -101,7 +134,8 @@ impl Net {
         self.plan
     }
 
-    fn cached(&self, id: &NsId) -> Option<Arc<Namespace>> {
+    /// The handle of a namespace already opened (no I/O).
+    pub fn cached(&self, id: &NsId) -> Option<Arc<Namespace>> {
         self.open.lock().unwrap().get(id).cloned()
     }
 
@@ -132,7 +166,7 @@ impl Net {
             .run_in(inside, route_socket)
             .await
             .map_err(|e| Error::new(format!("{}: {e}", describe(id))))?;
-        Ok(self.remember(Namespace::connect(id.clone(), file, sock)))
+        Ok(self.remember(Namespace::connect(id.clone(), file, sock)?))
     }
 
     /// `ip netns add NAME` (and `ip -n NAME link set lo up` when `lo_up`).
@@ -192,7 +226,7 @@ impl Net {
             .await;
         match made {
             Ok((file, sock)) => {
-                self.remember(Namespace::connect(NsId::Named(name.into()), file, sock));
+                self.remember(Namespace::connect(NsId::Named(name.into()), file, sock)?);
                 Ok(())
             }
             Err(e) => {

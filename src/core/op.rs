@@ -103,6 +103,12 @@ pub struct NewLink {
     pub kind: LinkKind,
     pub mtu: Option<u32>,
     pub mac: Option<[u8; 6]>,
+    /// Enslaved at creation (one request instead of two).
+    #[serde(default)]
+    pub master: Option<String>,
+    /// Up at creation (for a veth: this end; its peer cannot be created up).
+    #[serde(default)]
+    pub up: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -395,6 +401,12 @@ impl fmt::Display for Op {
                 if let Some(m) = &link.mac {
                     write!(f, " address {}", format_mac(m))?;
                 }
+                if link.up {
+                    f.write_str(" up")?;
+                }
+                if let Some(m) = &link.master {
+                    write!(f, " master {m}")?;
+                }
                 match &link.kind {
                     LinkKind::Veth { peer, peer_ns } => {
                         write!(f, " type veth peer name {peer}")?;
@@ -492,9 +504,14 @@ mod tests {
                 },
                 mtu: None,
                 mac: None,
+                master: Some("br0".into()),
+                up: true,
             },
         };
-        assert_eq!(op.to_string(), "ip link add veth1 type veth peer name eth0 netns h1");
+        assert_eq!(
+            op.to_string(),
+            "ip link add veth1 up master br0 type veth peer name eth0 netns h1"
+        );
         let op = Op::RouteAdd {
             ns: named("h1"),
             route: RouteSpec {

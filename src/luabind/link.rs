@@ -13,14 +13,15 @@ use crate::core::{addr, link, NsId};
 
 pub struct Link {
     at: RefCell<(NsId, String)>,
-    index: std::cell::Cell<u32>,
+    /// Looked up on first use (by ioctl, no netlink round trip), forgotten on rename or move.
+    index: std::cell::Cell<Option<u32>>,
 }
 
 impl Link {
-    pub fn new(ns: NsId, name: String, index: u32) -> Link {
+    pub fn new(ns: NsId, name: String) -> Link {
         Link {
             at: RefCell::new((ns, name)),
-            index: std::cell::Cell::new(index),
+            index: std::cell::Cell::new(None),
         }
     }
 
@@ -42,10 +43,7 @@ async fn set(lua: &Lua, this: &Link, f: &'static str, change: LinkChange) -> mlu
     let new_ns = change.ns.unwrap_or(ns);
     let new_name = change.name.unwrap_or(dev);
     if *this.at.borrow() != (new_ns.clone(), new_name.clone()) {
-        if !net.is_plan() {
-            let handle = net.ns(&new_ns).await.named(f)?;
-            this.index.set(link::index(&handle, &new_name).await.named(f)?);
-        }
+        this.index.set(None);
         *this.at.borrow_mut() = (new_ns, new_name);
     }
     Ok(())
@@ -83,7 +81,22 @@ pub(crate) fn master_arg(f: &str, this_ns: &NsId, v: Value) -> mlua::Result<Opti
 impl UserData for Link {
     fn add_fields<F: mlua::UserDataFields<Self>>(fields: &mut F) {
         fields.add_field_method_get("name", |_, this| Ok(this.at().1));
-        fields.add_field_method_get("index", |_, this| Ok(this.index.get()));
+        fields.add_field_method_get("index", |lua, this| {
+            if let Some(i) = this.index.get() {
+                return Ok(i);
+            }
+            let (ns, dev) = this.at();
+            let net = net(lua);
+            if net.is_plan() {
+                return Ok(0);
+            }
+            let handle = net
+                .cached(&ns)
+                .ok_or_else(|| fail("link.index", format!("namespace {ns} is not open")))?;
+            let i = handle.ifindex(&dev).named("link.index")?;
+            this.index.set(Some(i));
+            Ok(i)
+        });
         fields.add_field_method_get("ns", |_, this| Ok(Ns { id: this.at().0 }));
     }
 

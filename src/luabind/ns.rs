@@ -45,13 +45,18 @@ async fn apply_all(net: &Net, f: &str, ops: &[Op]) -> mlua::Result<()> {
     Ok(())
 }
 
-async fn new_link(lua: &Lua, net: &Net, f: &'static str, ns: &NsId, name: &str) -> mlua::Result<AnyUserData> {
-    if net.is_plan() {
-        return lua.create_userdata(Link::new(ns.clone(), name.to_string(), 0));
+/// A handle on a link just made (its index is looked up when first asked for).
+fn made_link(lua: &Lua, ns: &NsId, name: &str) -> mlua::Result<AnyUserData> {
+    lua.create_userdata(Link::new(ns.clone(), name.to_string()))
+}
+
+/// A handle on an existing link: an error if there is none.
+async fn existing_link(lua: &Lua, net: &Net, f: &'static str, ns: &NsId, name: &str) -> mlua::Result<AnyUserData> {
+    if !net.is_plan() {
+        let handle = net.ns(ns).await.named(f)?;
+        link::index(&handle, name).await.named(f)?;
     }
-    let handle = net.ns(ns).await.named(f)?;
-    let index = link::index(&handle, name).await.named(f)?;
-    lua.create_userdata(Link::new(ns.clone(), name.to_string(), index))
+    made_link(lua, ns, name)
 }
 
 async fn veth(lua: Lua, id: NsId, args: MultiValue) -> mlua::Result<(AnyUserData, AnyUserData)> {
@@ -77,21 +82,11 @@ async fn veth(lua: Lua, id: NsId, args: MultiValue) -> mlua::Result<(AnyUserData
             },
             mtu: o.u32("mtu")?,
             mac: None,
+            master,
+            up,
         },
     };
     let mut ops = vec![add];
-    if master.is_some() || up {
-        let change = LinkChange {
-            master: master.map(Some),
-            up: up.then_some(true),
-            ..Default::default()
-        };
-        ops.push(Op::LinkSet {
-            ns: id.clone(),
-            dev: name.clone(),
-            change,
-        });
-    }
     if up {
         // A veth peer cannot be created up (ENOTCONN): bring it up afterwards.
         let change = LinkChange {
@@ -105,8 +100,8 @@ async fn veth(lua: Lua, id: NsId, args: MultiValue) -> mlua::Result<(AnyUserData
         });
     }
     apply_all(&net, f, &ops).await?;
-    let a = new_link(&lua, &net, f, &id, &name).await?;
-    let b = new_link(&lua, &net, f, &peer_ns, &peer).await?;
+    let a = made_link(&lua, &id, &name)?;
+    let b = made_link(&lua, &peer_ns, &peer)?;
     Ok((a, b))
 }
 
@@ -130,22 +125,13 @@ async fn simple_link(
             kind,
             mtu: o.u32("mtu")?,
             mac,
+            master: None,
+            up,
         },
     };
-    let mut ops = vec![add];
-    if up {
-        let change = LinkChange {
-            up: Some(true),
-            ..Default::default()
-        };
-        ops.push(Op::LinkSet {
-            ns: id.clone(),
-            dev: name.clone(),
-            change,
-        });
-    }
+    let ops = vec![add];
     apply_all(&net, f, &ops).await?;
-    new_link(lua, &net, f, &id, &name).await
+    made_link(lua, &id, &name)
 }
 
 impl UserData for Ns {
@@ -240,7 +226,7 @@ impl UserData for Ns {
         m.add_async_method("link", |lua, this, args: MultiValue| async move {
             let a = Args::new("ns:link", args);
             let name = a.string(1, "name")?;
-            new_link(&lua, &net(&lua), a.f, &this.id, &name).await
+            existing_link(&lua, &net(&lua), a.f, &this.id, &name).await
         });
         m.add_async_method("links", |lua, this, ()| async move {
             let net = net(&lua);
