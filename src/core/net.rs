@@ -263,11 +263,14 @@ impl Net {
     /// `ip netns del NAME`; with `kill = false` it refuses while processes are inside.
     pub async fn ns_delete(&self, name: &str, kill: bool) -> Result<()> {
         let id = NsId::named(name)?;
-        let pids = self.ns_pids(&id).await?;
-        if !pids.is_empty() && !kill {
-            return Err(Error::new(format!(
-                "namespace {name:?} still has processes {pids:?} (pass kill = true to end them)"
-            )));
+        // (with kill, NsDel itself ends what runs inside: one /proc scan, not two)
+        if !kill {
+            let pids = self.ns_pids(&id).await?;
+            if !pids.is_empty() {
+                return Err(Error::new(format!(
+                    "namespace {name:?} still has processes {pids:?} (pass kill = true to end them)"
+                )));
+            }
         }
         self.apply(&Op::NsDel { name: name.into() }).await
     }
