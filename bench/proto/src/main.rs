@@ -19,9 +19,7 @@ use std::sync::mpsc;
 
 use futures::TryStreamExt;
 use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth, LinkMessage};
-use netlink_packet_route::route::{
-    RouteAttribute, RouteMessage, RouteProtocol, RouteScope, RouteType,
-};
+use netlink_packet_route::route::{RouteAttribute, RouteMessage, RouteProtocol, RouteScope, RouteType};
 use netlink_packet_route::AddressFamily;
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, TokioSocket};
 use nix::mount::{mount, MsFlags};
@@ -68,8 +66,14 @@ async fn create(tx: mpsc::Sender<Job>, name: String) -> Res<Ns> {
         let made = (|| -> Res<(File, Socket)> {
             unshare(CloneFlags::CLONE_NEWNET).map_err(|e| format!("unshare: {e}"))?;
             let flags = MsFlags::MS_BIND;
-            mount(Some("/proc/thread-self/ns/net"), p.as_str(), Some("none"), flags, None::<&str>)
-                .map_err(|e| format!("bind-mount {p}: {e}"))?;
+            mount(
+                Some("/proc/thread-self/ns/net"),
+                p.as_str(),
+                Some("none"),
+                flags,
+                None::<&str>,
+            )
+            .map_err(|e| format!("bind-mount {p}: {e}"))?;
             let f = File::open("/proc/thread-self/ns/net").map_err(|e| e.to_string())?;
             Ok((f, route_socket()?))
         })();
@@ -159,14 +163,22 @@ async fn host(mode: &str, h: &Handle, br: u32, i: u32, ns: &Ns) -> Res<()> {
         "min" | "minioctl" => {
             send_link(n, up(1), "lo up").await?; // lo is ifindex 1 in every namespace
             add_link(h, veth_msg.controller(br).up().build(), "veth").await?;
-            let e = if mode == "min" { getlink(n, "eth0").await? } else { ioctl_index(ns.raw, "eth0")? };
+            let e = if mode == "min" {
+                getlink(n, "eth0").await?
+            } else {
+                ioctl_index(ns.raw, "eth0")?
+            };
             // A veth peer cannot be created up (its peer is not linked yet: ENOTCONN).
             send_link(n, up(e), "eth0 up").await?;
             e
         }
         m => return Err(format!("unknown mode {m:?}")),
     };
-    n.address().add(eth0, addr, 16).execute().await.map_err(|e| format!("addr: {e}"))?;
+    n.address()
+        .add(eth0, addr, 16)
+        .execute()
+        .await
+        .map_err(|e| format!("addr: {e}"))?;
     let r = n.route().add(default_route(Ipv4Addr::new(10, 0, 0, 1)));
     r.execute().await.map_err(|e| format!("route: {e}"))
 }
@@ -196,7 +208,11 @@ async fn run(mode: &str, count: u32) -> Res<()> {
     let br = getlink(h, "br0").await?;
     send_link(h, up(br), "br0 up").await?;
     let bra = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
-    h.address().add(br, bra, 16).execute().await.map_err(|e| format!("br0 addr: {e}"))?;
+    h.address()
+        .add(br, bra, 16)
+        .execute()
+        .await
+        .map_err(|e| format!("br0 addr: {e}"))?;
     let spawn = |i: u32| tokio::spawn(create(tx.clone(), format!("h{i}")));
     let mut next = if pipe { Some(spawn(1)) } else { None };
     let mut keep = vec![];
