@@ -8,29 +8,6 @@ mod common;
 use common::Sandbox;
 use serde_json::Value;
 
-fn out(o: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn up(sb: &Sandbox, name: &str, sets: &[&str]) -> String {
-    let mut args = vec!["up", name];
-    for s in sets {
-        args.extend(["--set", s]);
-    }
-    let o = sb.lunet(&args);
-    assert!(o.status.success(), "up {name} {sets:?} failed:\n{}", out(&o));
-    out(&o)
-}
-
-fn down(sb: &Sandbox, name: &str) {
-    let o = sb.lunet(&["down", name]);
-    assert!(o.status.success(), "down {name} failed:\n{}", out(&o));
-}
-
 /// The router's count of packets dropped by reverse-path filtering.
 fn rp_drops(sb: &Sandbox, ns: &str) -> u64 {
     let text = sb.sh(&format!("ip netns exec {ns} cat /proc/net/netstat"));
@@ -50,7 +27,7 @@ fn asymmetric_admin_answers_from_its_own_namespace() {
     assert!(o.contains("ok   client pings 10.0.2.10"), "{o}");
     assert!(o.contains("the router's rp_filter dropped nothing"), "{o}");
 
-    up(&sb, "asymmetric-admin", &[]);
+    sb.up("asymmetric-admin", &[]);
     assert_eq!(
         sb.sh("ip netns exec router sysctl -n net.ipv4.conf.prod.rp_filter")
             .trim(),
@@ -68,7 +45,7 @@ fn asymmetric_admin_answers_from_its_own_namespace() {
     let banner = sb.sh("ip netns exec client socat -T2 -u TCP:10.0.2.10:2222 STDOUT");
     assert!(banner.contains("admin service in admin"), "{banner}");
     assert_eq!(rp_drops(&sb, "router"), drops);
-    down(&sb, "asymmetric-admin");
+    sb.down("asymmetric-admin");
 }
 
 #[test]
@@ -79,7 +56,7 @@ fn asymmetric_admin_naive_replies_leave_by_the_wrong_interface() {
     assert!(o.contains("ok   client cannot connect to 10.0.2.10 port 2222"), "{o}");
     assert!(o.contains("why: the router's rp_filter dropped"), "{o}");
 
-    up(&sb, "asymmetric-admin", &["naive=true"]);
+    sb.up("asymmetric-admin", &["naive=true"]);
     assert!(!sb.netns_list().contains(&"admin".to_string()));
     let route = sb.sh("ip -n server -o route get 10.0.3.10 from 10.0.2.10");
     assert!(route.contains("via 10.0.1.1 dev eth0"), "{route}");
@@ -91,7 +68,7 @@ fn asymmetric_admin_naive_replies_leave_by_the_wrong_interface() {
     assert!(rp_drops(&sb, "router") > drops, "the reply never reached the router");
     // The service is up all the same, for anyone on the server itself.
     assert!(sb.ok("ip netns exec server socat -T2 -u TCP:10.0.2.10:2222 STDOUT"));
-    down(&sb, "asymmetric-admin");
+    sb.down("asymmetric-admin");
 }
 
 #[test]
@@ -101,7 +78,7 @@ fn sshd_per_namespace_logs_in_from_ns2_to_ns1() {
     let o = sb.scenario_cycle("sshd-per-namespace", &[]);
     assert!(o.contains("it sees 1.1.1.1/10"), "{o}");
 
-    up(&sb, "sshd-per-namespace", &[]);
+    sb.up("sshd-per-namespace", &[]);
     assert!(sb.sh("ip netns exec ns1 ss -Hltn").contains("1.1.1.1:22"));
     assert!(!sb.sh("ss -Hltn").contains("1.1.1.1:22"));
     let ssh = "ip netns exec ns2 ssh -i /etc/netns/ns2/ssh/id_ed25519 -o StrictHostKeyChecking=no \
@@ -117,7 +94,7 @@ fn sshd_per_namespace_logs_in_from_ns2_to_ns1() {
     assert!(!sb
         .sh("cat /etc/ssh/sshd_config 2>/dev/null || true")
         .contains("1.1.1.1"));
-    down(&sb, "sshd-per-namespace");
+    sb.down("sshd-per-namespace");
     let left = sb.sh("ps -e -o stat=,comm= | awk '$1 !~ /^Z/ && $2 == \"sshd\"'");
     assert!(left.is_empty(), "sshd still running after down: {left}");
     assert_eq!(std::path::Path::new("/run/sshd").exists(), run_sshd);
@@ -140,7 +117,7 @@ fn bridge_physical_nic_simulated() {
     let o = sb.scenario_cycle("bridge-physical-nic", &[]);
     assert!(o.contains("ok   ns1 pings 192.168.77.1"), "{o}");
 
-    up(&sb, "bridge-physical-nic", &[]);
+    sb.up("bridge-physical-nic", &[]);
     let nic = sb.link_json(None, "nic0");
     assert_eq!(nic["master"], "br0");
     assert_eq!(
@@ -159,7 +136,7 @@ fn bridge_physical_nic_simulated() {
     assert_eq!(def[0]["metric"], 1000);
     assert!(sb.ok("ip netns exec ns1 ping -c1 -W2 192.168.77.1"));
     assert!(sb.ok("ping -c1 -W2 192.168.77.1"));
-    down(&sb, "bridge-physical-nic");
+    sb.down("bridge-physical-nic");
 }
 
 #[test]
@@ -185,7 +162,7 @@ fn bridge_physical_nic_puts_a_nic_it_did_not_make_back_exactly() {
     assert_eq!(inet_addrs(&sb, "eth9"), addrs);
     assert_eq!(inet_routes(&sb, "eth9"), routes);
 
-    up(&sb, "bridge-physical-nic", &sets);
+    sb.up("bridge-physical-nic", &sets);
     assert_eq!(sb.link_json(None, "eth9")["master"], "br0");
     assert!(inet_addrs(&sb, "eth9").is_empty());
     assert!(inet_routes(&sb, "eth9").as_array().unwrap().is_empty());
@@ -202,7 +179,7 @@ fn bridge_physical_nic_puts_a_nic_it_did_not_make_back_exactly() {
     assert!(sb.ok("ip netns exec ns1 ping -c1 -W2 192.168.77.1"));
     assert!(sb.ok("ip netns exec ns1 ping -c1 -W2 198.51.100.1"));
     assert!(sb.ok("ping -c1 -W2 198.51.100.1"));
-    down(&sb, "bridge-physical-nic");
+    sb.down("bridge-physical-nic");
     assert_eq!(inet_addrs(&sb, "eth9"), addrs);
     assert_eq!(inet_routes(&sb, "eth9"), routes);
     assert!(sb.link_json(None, "eth9")["master"].is_null());
@@ -215,7 +192,7 @@ fn proxy_bench_measures_direct_and_proxied_throughput() {
     let o = sb.scenario_cycle("proxy-bench", &[]);
     assert!(o.contains("proxied/direct ="), "{o}");
 
-    up(&sb, "proxy-bench", &[]);
+    sb.up("proxy-bench", &[]);
     // The direct path is routed through the proxy namespace.
     let route = sb.sh("ip -n client -o route get 10.0.2.2");
     assert!(route.contains("via 10.0.1.1 dev eth0"), "{route}");
@@ -226,5 +203,5 @@ fn proxy_bench_measures_direct_and_proxied_throughput() {
     assert!(json["end"]["sum_received"]["bits_per_second"].as_f64().unwrap() > 0.0);
     let server = json["server_output_text"].as_str().unwrap();
     assert!(server.contains("Accepted connection from 10.0.2.1,"), "{server}");
-    down(&sb, "proxy-bench");
+    sb.down("proxy-bench");
 }

@@ -8,29 +8,6 @@ mod common;
 use common::Sandbox;
 use serde_json::Value;
 
-fn text(o: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn up(sb: &Sandbox, name: &str, sets: &[&str]) -> String {
-    let mut args = vec!["up", name];
-    for s in sets {
-        args.extend(["--set", s]);
-    }
-    let o = sb.lunet(&args);
-    assert!(o.status.success(), "up {name} failed:\n{}", text(&o));
-    text(&o)
-}
-
-fn down(sb: &Sandbox, name: &str) {
-    let o = sb.lunet(&["down", name]);
-    assert!(o.status.success(), "down {name} failed:\n{}", text(&o));
-}
-
 /// The `local` addresses (`10.1.1.1/24`) of `ip -j addr` output.
 fn cidrs(v: &Value) -> Vec<String> {
     v.as_array()
@@ -65,7 +42,7 @@ fn routes(sb: &Sandbox, ns: Option<&str>) -> Vec<String> {
 #[test]
 fn scenarios_lists_the_basic_scenarios_with_their_params() {
     let sb = Sandbox::new();
-    let out = text(&sb.lunet(&["scenarios"]));
+    let out = common::text(&sb.lunet(&["scenarios"]));
     for (name, param) in [
         ("veth-pair", "ns=\"blue\""),
         ("webserver", "port=4000"),
@@ -88,7 +65,7 @@ fn veth_pair() {
     assert!(out.contains("ok   blue pings 10.1.1.1"), "{out}");
     assert!(out.contains("ok   host pings 10.1.1.1"), "{out}");
 
-    up(&sb, "veth-pair", &[]);
+    sb.up("veth-pair", &[]);
     assert_eq!(cidrs(&sb.ip_json("-n blue addr show dev veth1")), ["10.1.1.1/24"]);
     assert_eq!(cidrs(&sb.ip_json("addr show dev veth0")), ["10.1.1.2/24"]);
     assert!(sb.ok("ping -c1 -W1 10.1.1.1"), "the host side cannot ping blue");
@@ -99,7 +76,7 @@ fn veth_pair() {
     // Two routing tables, each naming only its own end of the cable.
     assert_eq!(routes(&sb, Some("blue")), ["10.1.1.0/24 dev veth1"]);
     assert_eq!(routes(&sb, None), ["10.1.1.0/24 dev veth0"]);
-    down(&sb, "veth-pair");
+    sb.down("veth-pair");
     assert!(sb.netns_list().is_empty());
     assert!(!sb.has_link(None, "veth0"));
 }
@@ -117,7 +94,7 @@ fn set_overrides_veth_pair_names_and_addresses() {
     let out = sb.scenario_cycle("veth-pair", &sets);
     assert!(out.contains("ok   red pings 10.7.7.1"), "{out}");
 
-    up(&sb, "veth-pair", &sets);
+    sb.up("veth-pair", &sets);
     assert_eq!(sb.netns_list(), ["red"]);
     assert_eq!(cidrs(&sb.ip_json("-n red addr show dev vr")), ["10.7.7.1/24"]);
     assert_eq!(cidrs(&sb.ip_json("addr show dev vh")), ["10.7.7.2/24"]);
@@ -125,24 +102,24 @@ fn set_overrides_veth_pair_names_and_addresses() {
     // `check` runs with the params `up` was given.
     let check = sb.lunet(&["check", "veth-pair"]);
     assert!(
-        check.status.success() && text(&check).contains("red pings 10.7.7.2"),
+        check.status.success() && common::text(&check).contains("red pings 10.7.7.2"),
         "{}",
-        text(&check)
+        common::text(&check)
     );
-    down(&sb, "veth-pair");
+    sb.down("veth-pair");
 
     // A param the scenario does not have, or of the wrong type, changes nothing.
     let bad = sb.lunet(&["up", "webserver", "--set", "port=http"]);
     assert!(
-        !bad.status.success() && text(&bad).contains("integer"),
+        !bad.status.success() && common::text(&bad).contains("integer"),
         "{}",
-        text(&bad)
+        common::text(&bad)
     );
     let bad = sb.lunet(&["up", "veth-pair", "--set", "colour=blue"]);
     assert!(
-        !bad.status.success() && text(&bad).contains("no param \"colour\""),
+        !bad.status.success() && common::text(&bad).contains("no param \"colour\""),
         "{}",
-        text(&bad)
+        common::text(&bad)
     );
     assert!(sb.netns_list().is_empty());
 }
@@ -153,7 +130,7 @@ fn webserver() {
     let out = sb.scenario_cycle("webserver", &[]);
     assert!(out.contains("Directory listing for /"), "{out}");
 
-    up(&sb, "webserver", &[]);
+    sb.up("webserver", &[]);
     // curl from the sandbox itself (the host side of the veth).
     let page = sb.sh("curl -sS --max-time 5 --retry 20 --retry-connrefused --retry-delay 0 http://10.0.0.11:4000/");
     assert!(page.contains("Directory listing for /"), "{page}");
@@ -173,7 +150,7 @@ fn webserver() {
         !sb.ok("curl -s --max-time 1 http://127.0.0.1:4000/"),
         "the host itself answers on 4000"
     );
-    down(&sb, "webserver");
+    sb.down("webserver");
     for p in pids {
         assert!(!sb.alive(p), "server pid {p} survived down");
     }
@@ -185,7 +162,7 @@ fn lan_nat() {
     let out = sb.scenario_cycle("lan-nat", &[]);
     assert!(out.contains("the outside saw 203.0.113.254"), "{out}");
 
-    up(&sb, "lan-nat", &[]);
+    sb.up("lan-nat", &[]);
     // The LAN: two ports on br0 in the router, default routes via the bridge.
     let ports = sb.ip_json("-n router link show master br0");
     let mut names: Vec<&str> = ports
@@ -219,7 +196,7 @@ fn lan_nat() {
     // Nothing of it is in the sandbox's own namespace.
     assert!(!sb.has_link(None, "br0"));
     assert!(!sb.sh("iptables -t nat -S").contains("MASQUERADE"));
-    down(&sb, "lan-nat");
+    sb.down("lan-nat");
     assert!(sb.netns_list().is_empty());
 }
 
@@ -253,7 +230,7 @@ fn lan_nat_through_a_real_uplink_with_set() {
         "ip_forward not restored"
     );
 
-    up(&sb, "lan-nat", &sets);
+    sb.up("lan-nat", &sets);
     assert_eq!(
         sb.netns_list(),
         ["netns_0", "netns_1", "world"],
@@ -266,21 +243,21 @@ fn lan_nat_through_a_real_uplink_with_set() {
         "{nat}"
     );
     assert!(sb.ok("ip netns exec netns_0 ping -c1 -W1 198.51.100.2"));
-    down(&sb, "lan-nat");
+    sb.down("lan-nat");
 
     // An uplink without a probe is refused before anything changes.
     let before = sb.state_dump();
     let bad = sb.lunet(&["up", "lan-nat", "--set", "uplink=up0"]);
     assert!(
-        !bad.status.success() && text(&bad).contains("needs probe="),
+        !bad.status.success() && common::text(&bad).contains("needs probe="),
         "{}",
-        text(&bad)
+        common::text(&bad)
     );
     let bad = sb.lunet(&["up", "lan-nat", "--set", "uplink=nosuch0", "--set", "probe=1.1.1.1"]);
     assert!(
-        !bad.status.success() && text(&bad).contains("nosuch0"),
+        !bad.status.success() && common::text(&bad).contains("nosuch0"),
         "{}",
-        text(&bad)
+        common::text(&bad)
     );
     assert_eq!(sb.state_dump(), before);
 }
@@ -292,7 +269,7 @@ fn dns_per_namespace() {
     let out = sb.scenario_cycle("dns-per-namespace", &[]);
     assert!(out.contains("gives 1.2.3.4"), "{out}");
 
-    up(&sb, "dns-per-namespace", &[]);
+    sb.up("dns-per-namespace", &[]);
     let inside = sb.sh("ip netns exec ns1 getent hosts mytest");
     assert_eq!(inside.split_whitespace().collect::<Vec<_>>(), ["1.2.3.4", "mytest"]);
     let resolv = sb.sh("ip netns exec ns1 cat /etc/resolv.conf");
@@ -304,7 +281,7 @@ fn dns_per_namespace() {
     // Outside: the machine's files, untouched.
     assert!(!sb.ok("getent hosts mytest | grep -q 1.2.3.4"));
     assert_eq!(sb.sh("md5sum /etc/hosts /etc/resolv.conf"), etc);
-    down(&sb, "dns-per-namespace");
+    sb.down("dns-per-namespace");
     assert!(!sb.ok("test -e /etc/netns/ns1"));
     assert_eq!(sb.sh("md5sum /etc/hosts /etc/resolv.conf"), etc);
 }
@@ -315,7 +292,7 @@ fn container() {
     let out = sb.scenario_cycle("container", &[]);
     assert!(out.contains("ok   inside, PID 1 is the init"), "{out}");
 
-    up(&sb, "container", &[]);
+    sb.up("container", &[]);
     // The init: the process of node1 whose pid in its innermost PID namespace is 1.
     let init: u32 = sb
         .sh("for p in $(ip netns pids node1); do grep -qE '^NSpid:.*[[:space:]]1$' /proc/$p/status && echo $p; done; true")
@@ -339,7 +316,7 @@ fn container() {
     );
     assert!(sb.ok(&format!("nsenter -t {init} -n ping -c1 -W1 10.2.0.1")));
     assert!(sb.ok("ping -c1 -W1 10.2.0.2"));
-    down(&sb, "container");
+    sb.down("container");
     assert!(!sb.alive(init), "the init survived down");
 }
 

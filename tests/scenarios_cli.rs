@@ -6,14 +6,6 @@
 mod common;
 use common::Sandbox;
 
-fn out(o: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 /// A scenario touching every kind of change: namespaces, veth, bridge, addresses,
 /// routes, a rule, a sysctl, /etc/netns files, iptables rules, a process.
 const EVERYTHING: &str = r#"
@@ -64,14 +56,14 @@ fn the_kernel_state_while_up_is_what_an_observer_expects() {
     let sb = Sandbox::new();
     let path = sb.write("everything.lua", EVERYTHING);
     let o = sb.lunet(&["up", path.to_str().unwrap(), "--set", "subnet=10.60.0"]);
-    assert!(o.status.success(), "{}", out(&o));
+    assert!(o.status.success(), "{}", common::text(&o));
     assert!(sb.sh("ip -br addr show ebr").contains("10.60.0.254/24"));
     assert!(sb.sh("ip -n eb route").contains("10.60.0.0/24 via 10.51.0.1"));
     assert!(sb.sh("iptables -S FORWARD").contains("-A FORWARD -i ebr -j ACCEPT"));
     assert_eq!(sb.sh("sysctl -n net.ipv4.ip_forward").trim(), "1");
     assert!(sb.ok("pgrep -fx 'sleep 3601'"));
     assert!(sb.sh("ip netns exec ea getent hosts eb").contains("10.51.0.2"));
-    let status = out(&sb.lunet(&["status"]));
+    let status = common::text(&sb.lunet(&["status"]));
     assert!(
         status.contains("everything") && status.contains("subnet=\"10.60.0\""),
         "{status}"
@@ -81,10 +73,10 @@ fn the_kernel_state_while_up_is_what_an_observer_expects() {
         "{status}"
     );
     let o = sb.lunet(&["down", "everything"]);
-    assert!(o.status.success(), "{}", out(&o));
+    assert!(o.status.success(), "{}", common::text(&o));
     assert_eq!(sb.sh("sysctl -n net.ipv4.ip_forward").trim(), "0");
     assert!(!sb.ok("pgrep -fx 'sleep 3601'"));
-    assert!(out(&sb.lunet(&["status"])).contains("no scenario is up"));
+    assert!(common::text(&sb.lunet(&["status"])).contains("no scenario is up"));
 }
 
 #[test]
@@ -94,8 +86,8 @@ fn every_failing_step_rolls_back_to_the_exact_prior_state() {
     let before = sb.state_dump();
     // Count the journaled steps of a full run.
     let o = sb.lunet(&["up", path.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", out(&o));
-    let steps: usize = out(&o)
+    assert!(o.status.success(), "{}", common::text(&o));
+    let steps: usize = common::text(&o)
         .split(" changes")
         .next()
         .unwrap()
@@ -114,7 +106,7 @@ fn every_failing_step_rolls_back_to_the_exact_prior_state() {
             .args(["up", path.to_str().unwrap()])
             .output()
             .unwrap();
-        let text = out(&o);
+        let text = common::text(&o);
         assert!(
             !o.status.success(),
             "step {k}: up succeeded despite the injected failure"
@@ -144,13 +136,13 @@ fn a_crash_at_any_point_is_cleaned_up_by_down() {
             .output()
             .unwrap();
         assert!(!o.status.success(), "crash {point}: up finished");
-        let status = out(&sb.lunet(&["status"]));
+        let status = common::text(&sb.lunet(&["status"]));
         assert!(
             status.contains("everything"),
             "crash {point}: status shows nothing: {status}"
         );
         let o = sb.lunet(&["down", "everything"]);
-        assert!(o.status.success(), "crash {point}: down failed: {}", out(&o));
+        assert!(o.status.success(), "crash {point}: down failed: {}", common::text(&o));
         assert_eq!(
             sb.state_dump(),
             before,
@@ -168,7 +160,11 @@ fn foreign_objects_survive_teardown() {
     let path = sb.write("everything.lua", EVERYTHING);
     let o = sb.lunet(&["up", path.to_str().unwrap()]);
     assert!(!o.status.success());
-    assert!(out(&o).contains("interface \"ebr\" already exists"), "{}", out(&o));
+    assert!(
+        common::text(&o).contains("interface \"ebr\" already exists"),
+        "{}",
+        common::text(&o)
+    );
     assert_eq!(sb.state_dump(), before);
     // A scenario that adds a rule that is already there leaves it in place on down.
     let path = sb.write(
@@ -195,7 +191,7 @@ fn plan_prints_a_script_that_builds_the_same_state() {
     );
     let before = planner.state_dump();
     let plan = planner.lunet(&["plan", path.to_str().unwrap()]);
-    assert!(plan.status.success(), "{}", out(&plan));
+    assert!(plan.status.success(), "{}", common::text(&plan));
     assert_eq!(planner.state_dump(), before, "plan changed something");
     let script = String::from_utf8_lossy(&plan.stdout).to_string();
     assert!(script.starts_with("#!/bin/sh"), "{script}");
@@ -206,7 +202,7 @@ fn plan_prints_a_script_that_builds_the_same_state() {
     let by_up = Sandbox::new();
     let p = by_up.write("everything.lua", &std::fs::read_to_string(&path).unwrap());
     let o = by_up.lunet(&["up", p.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", out(&o));
+    assert!(o.status.success(), "{}", common::text(&o));
     let strip = |s: String| -> String {
         // MAC addresses are random per run; lunet's own state dir is not the kernel's.
         s.lines()
@@ -231,15 +227,15 @@ fn two_scenarios_up_at_once_come_down_in_either_order() {
         let before = sb.state_dump();
         assert!(sb.lunet(&["up", "two-namespaces"]).status.success());
         let o = sb.lunet(&["up", path.to_str().unwrap()]);
-        assert!(o.status.success(), "{}", out(&o));
-        let status = out(&sb.lunet(&["status"]));
+        assert!(o.status.success(), "{}", common::text(&o));
+        let status = common::text(&sb.lunet(&["status"]));
         assert!(
             status.contains("two-namespaces") && status.contains("everything"),
             "{status}"
         );
         for name in order {
             let o = sb.lunet(&["down", name]);
-            assert!(o.status.success(), "{}", out(&o));
+            assert!(o.status.success(), "{}", common::text(&o));
         }
         assert_eq!(sb.state_dump(), before);
     }
@@ -259,33 +255,37 @@ fn scenario_errors_are_clear_and_change_nothing() {
     for (args, msg) in cases {
         let o = sb.lunet(args);
         assert!(!o.status.success(), "{args:?}");
-        assert!(out(&o).contains(msg), "{args:?}: {}", out(&o));
+        assert!(common::text(&o).contains(msg), "{args:?}: {}", common::text(&o));
     }
     let typed = sb.write(
         "typed.lua",
         r#"return net.scenario { name = "typed", params = { n = 1, on = false }, requires = { "no-such-program-x" }, setup = function() net.ns.add("t") end }"#,
     );
     let o = sb.lunet(&["up", typed.to_str().unwrap(), "--set", "n=abc"]);
-    assert!(out(&o).contains("param \"n\" of typed is an integer"), "{}", out(&o));
+    assert!(
+        common::text(&o).contains("param \"n\" of typed is an integer"),
+        "{}",
+        common::text(&o)
+    );
     let o = sb.lunet(&["up", typed.to_str().unwrap(), "--set", "on=maybe"]);
-    assert!(out(&o).contains("is a boolean"), "{}", out(&o));
+    assert!(common::text(&o).contains("is a boolean"), "{}", common::text(&o));
     let o = sb.lunet(&["up", typed.to_str().unwrap()]);
     assert!(
-        out(&o).contains("needs no-such-program-x on PATH (nothing was changed)"),
+        common::text(&o).contains("needs no-such-program-x on PATH (nothing was changed)"),
         "{}",
-        out(&o)
+        common::text(&o)
     );
     let bad = sb.write("bad.lua", r#"return net.scenario { name = "bad", setup = 1 }"#);
-    assert!(out(&sb.lunet(&["up", bad.to_str().unwrap()])).contains("\"setup\" must be a function"));
+    assert!(common::text(&sb.lunet(&["up", bad.to_str().unwrap()])).contains("\"setup\" must be a function"));
     let notscen = sb.write("plain.lua", "return 42");
-    assert!(out(&sb.lunet(&["up", notscen.to_str().unwrap()])).contains("must `return net.scenario"));
+    assert!(common::text(&sb.lunet(&["up", notscen.to_str().unwrap()])).contains("must `return net.scenario"));
     let failing = sb.write(
         "failing.lua",
         r#"return net.scenario { name = "failing", setup = function() net.ns.add("f1") net.host:bridge("fb") end,
              check = function(p, s) s:expect_ping(net.ns.get("f1"), "10.123.0.1") end }"#,
     );
     let o = sb.lunet(&["up", failing.to_str().unwrap()]);
-    let t = out(&o);
+    let t = common::text(&o);
     assert!(
         t.contains("failing: check failed") && t.contains("expected f1 to reach 10.123.0.1"),
         "{t}"
@@ -296,9 +296,9 @@ fn scenario_errors_are_clear_and_change_nothing() {
     assert!(sb.lunet(&["up", "two-namespaces"]).status.success());
     let o = sb.lunet(&["up", "two-namespaces"]);
     assert!(
-        out(&o).contains("already up") && out(&o).contains("lunet down two-namespaces"),
+        common::text(&o).contains("already up") && common::text(&o).contains("lunet down two-namespaces"),
         "{}",
-        out(&o)
+        common::text(&o)
     );
     assert!(sb.lunet(&["down", "two-namespaces"]).status.success());
     assert_eq!(sb.state_dump(), before);
@@ -320,7 +320,7 @@ fn scenarios_are_listed_with_descriptions_and_params() {
         .arg("scenarios")
         .output()
         .unwrap();
-    let t = out(&o);
+    let t = common::text(&o);
     assert!(o.status.success(), "{t}");
     assert!(
         t.contains("two-namespaces") && t.contains("seed 001") && t.contains("left=\"left\""),
@@ -337,7 +337,7 @@ fn scenarios_are_listed_with_descriptions_and_params() {
         .args(["up", "custom"])
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", out(&o));
+    assert!(o.status.success(), "{}", common::text(&o));
 }
 
 #[test]

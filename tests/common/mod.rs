@@ -361,3 +361,31 @@ impl Sandbox {
         up_out
     }
 }
+
+/// stdout and stderr of a finished command, together (for failure messages).
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+impl Sandbox {
+    /// `lunet up NAME --set …`, which must succeed; returns what it printed.
+    pub fn up(&self, name: &str, sets: &[&str]) -> String {
+        let mut args = vec!["up", name];
+        for s in sets {
+            args.extend(["--set", s]);
+        }
+        let o = self.lunet(&args);
+        assert!(o.status.success(), "up {name} {sets:?} failed:\n{}", text(&o));
+        text(&o)
+    }
+
+    /// `lunet down NAME`, which must succeed.
+    pub fn down(&self, name: &str) {
+        let o = self.lunet(&["down", name]);
+        assert!(o.status.success(), "down {name} failed:\n{}", text(&o));
+    }
+}
