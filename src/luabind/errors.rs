@@ -25,6 +25,32 @@ pub fn describe(e: &mlua::Error) -> String {
     }
 }
 
+/// The Lua frames of an error's traceback (`stdin:2: in function 'f'`), outermost
+/// main chunk and lunet's own plumbing left out: what a REPL shows under an error.
+pub fn user_frames(e: &mlua::Error) -> Vec<String> {
+    let tb = match e {
+        mlua::Error::CallbackError { traceback, cause } => {
+            let inner = user_frames(cause);
+            if !inner.is_empty() {
+                return inner;
+            }
+            traceback.clone()
+        }
+        mlua::Error::RuntimeError(m) => m
+            .split_once("stack traceback:")
+            .map(|(_, t)| t.to_string())
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
+    tb.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('[') && !l.starts_with("__mlua") && !l.ends_with("in main chunk"))
+        .filter(|l| !l.starts_with("stack traceback") && !l.starts_with("(..."))
+        .take(3)
+        .map(String::from)
+        .collect()
+}
+
 /// The first `file:line` of Lua code in a traceback.
 fn where_in_script(tb: &str) -> Option<String> {
     tb.lines().map(str::trim).find_map(|l| {

@@ -20,7 +20,7 @@ use mlua::{Lua, MultiValue, Table};
 
 use crate::core::{netns, Net, NsId};
 use args::{Args, Named};
-pub use errors::describe;
+pub use errors::{describe, user_frames};
 pub use link::Link;
 pub use ns::Ns;
 pub use process::end_owned;

@@ -213,7 +213,12 @@ impl Repl {
                     eprintln!("{}", red(&luabind::describe(&e)));
                 }
             }
-            Some(Err(e)) => eprintln!("{}", red(&luabind::describe(&e))),
+            Some(Err(e)) => {
+                eprintln!("{}", red(&luabind::describe(&e)));
+                for frame in luabind::user_frames(&e) {
+                    eprintln!("{}", red(&format!("    {frame}")));
+                }
+            }
         }
         INTERRUPTED.store(false, Ordering::Relaxed);
         // SAFETY: restoring the handler saved above.
