@@ -185,6 +185,10 @@ fn errors_keep_the_prompt_and_multiline_input_works() {
     t.line("  a = 1,");
     t.line("}");
     t.expect("t.a + 1", "\n2");
+    t.line("function inner(x) return x.y.z end");
+    t.line("function outer(x) return inner(x) end");
+    let s = t.expect("outer({})", "in function 'inner'");
+    assert!(s.contains("attempt to index a nil value"), "{s}");
     t.expect(r#"help(net.ns.add)"#, "ip netns add NAME");
     t.expect(".help", ".undo");
 }
