@@ -9,7 +9,7 @@ local M = {}
 -- Columns in the order `ip` shows them; others follow alphabetically.
 local ORDER = {
   "name", "index", "kind", "up", "mtu", "mac", "master", "peer", "peer_index",
-  "dev", "family", "cidr", "to", "via", "table", "metric", "src", "scope", "proto", "type",
+  "to", "via", "dev", "family", "cidr", "table", "metric", "src", "scope", "proto", "type",
   "priority", "from", "iif", "fwmark", "action", "code", "signal", "stdout", "stderr",
 }
 local RANK = {}
