@@ -108,71 +108,65 @@ pub fn main() {
     }
 }
 
+/// What the command line asks for, worked out before the sandbox is entered.
+enum Action {
+    Script(script::Chunk),
+    Repl,
+    Command(Command),
+}
+
 fn dispatch(cli: Cli) -> Result<()> {
-    if cli.exec.is_some() && cli.command.is_some() {
-        bail!("-e CODE cannot be combined with a command");
-    }
     let g = Global {
         verbose: cli.verbose,
         sandbox: cli.sandbox,
     };
-    if let Some(cmd) = &cli.command {
-        if !matches!(cmd, Command::Run { .. }) {
-            // Before anything else: unsharing must happen while the process has one thread.
-            if cli.sandbox {
-                sandbox::enter()?;
-            }
-            return match cmd {
-                Command::Up { scenario: s, sets } => scenario::up(&g, s, sets),
-                Command::Down { scenario: s } => scenario::down(&g, s),
-                Command::Check { scenario: s } => scenario::check(&g, s),
-                Command::Status { scenario: s } => scenario::status(&g, s.as_deref()),
-                Command::Scenarios => scenario::list(&g),
-                Command::Plan { scenario: s, sets } => scenario::plan(&g, s, sets),
-                Command::Show { ns, json } => show::show(&g, ns.as_deref(), *json),
-                Command::Graph { format } => show::graph(&g, format),
-                Command::Run { .. } => unreachable!(),
-            };
-        }
-    }
-    let chunk = match (&cli.exec, &cli.command) {
-        (Some(code), _) => script::Chunk {
+    let action = match (cli.exec, cli.command) {
+        (Some(_), Some(_)) => bail!("-e CODE cannot be combined with a command"),
+        (Some(code), None) => Action::Script(script::Chunk {
             name: "(command line)".into(),
-            source: code.clone().into_bytes(),
+            source: code.into_bytes(),
             args: vec!["-e".into()],
-        },
+        }),
         (None, Some(Command::Run { file, args })) => {
-            let source = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-            let mut all = vec![file.display().to_string()];
-            all.extend(args.iter().cloned());
-            script::Chunk {
-                name: file.display().to_string(),
+            let source = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let name = file.display().to_string();
+            Action::Script(script::Chunk {
+                args: std::iter::once(name.clone()).chain(args).collect(),
+                name,
                 source,
-                args: all,
-            }
+            })
         }
-        (None, Some(_)) => unreachable!("handled above"),
+        (None, Some(cmd)) => Action::Command(cmd),
+        (None, None) if std::io::stdin().is_terminal() => Action::Repl,
         (None, None) => {
-            if std::io::stdin().is_terminal() {
-                if cli.sandbox {
-                    sandbox::enter()?;
-                }
-                return crate::repl::run(&g);
-            }
             let mut source = vec![];
             std::io::stdin()
                 .read_to_end(&mut source)
                 .context("cannot read standard input")?;
-            script::Chunk {
+            Action::Script(script::Chunk {
                 name: "stdin".into(),
                 source,
                 args: vec!["-".into()],
-            }
+            })
         }
     };
-    // Before anything else: unsharing must happen while the process has one thread.
+    // Unsharing must happen while the process still has one thread: before any runtime.
     if cli.sandbox {
         sandbox::enter()?;
     }
-    script::run(chunk, cli.verbose, cli.sandbox, cli.keep_on_error)
+    match action {
+        Action::Script(chunk) => script::run(chunk, g.verbose, g.sandbox, cli.keep_on_error),
+        Action::Repl => crate::repl::run(&g),
+        Action::Command(cmd) => match cmd {
+            Command::Up { scenario: s, sets } => scenario::up(&g, &s, &sets),
+            Command::Down { scenario: s } => scenario::down(&g, &s),
+            Command::Check { scenario: s } => scenario::check(&g, &s),
+            Command::Status { scenario: s } => scenario::status(&g, s.as_deref()),
+            Command::Scenarios => scenario::list(&g),
+            Command::Plan { scenario: s, sets } => scenario::plan(&g, &s, &sets),
+            Command::Show { ns, json } => show::show(&g, ns.as_deref(), json),
+            Command::Graph { format } => show::graph(&g, &format),
+            Command::Run { .. } => unreachable!("a script is an Action::Script"),
+        },
+    }
 }
