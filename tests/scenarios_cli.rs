@@ -353,3 +353,17 @@ fn a_failing_run_script_is_rolled_back_unless_asked_to_keep() {
     assert!(!o.status.success());
     assert!(sb.sh("ip netns list").contains("r1"));
 }
+
+#[test]
+fn running_a_scenario_file_as_a_script_says_how_to_use_it() {
+    let sb = Sandbox::new();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/two-namespaces.lua");
+    let o = sb.lunet(&["run", path]);
+    assert!(!o.status.success());
+    assert!(
+        common::text(&o).contains("is the scenario two-namespaces: bring it up with `lunet up"),
+        "{}",
+        common::text(&o)
+    );
+    assert_eq!(sb.sh("ip netns list").trim(), "");
+}

@@ -23,8 +23,10 @@ pub use sandbox::STATE_DIR;
     long_about = "Linux network namespaces in the hands of Lua.\n\n\
         Write network labs (namespaces, veths, bridges, addresses, routes) as Lua scripts.\n\
         Examples:\n  \
-        lunet --sandbox run scripts/two-namespaces.lua\n  \
-        lunet --sandbox -e 'local a = net.ns.add(\"a\") print(a)'"
+        lunet --sandbox up two-namespaces      a bundled scenario: setup, check, teardown\n  \
+        lunet --sandbox                        the REPL, in a throw-away sandbox\n  \
+        lunet run lab.lua                      a script (rolled back if it fails)\n  \
+        lunet --sandbox -e 'print(net.ns.add(\"a\"))'"
 )]
 pub struct Cli {
     /// Run everything in a private, throw-away network and mount namespace

@@ -31,8 +31,19 @@ pub fn run(chunk: Chunk, verbose: bool, sandbox: bool, keep_on_error: bool) -> R
         let result = lua
             .load(chunk.source)
             .set_name(format!("@{}", chunk.name))
-            .call_async::<()>(mlua::Variadic::from_iter(extra))
-            .await;
+            .call_async::<mlua::Value>(mlua::Variadic::from_iter(extra))
+            .await
+            .and_then(|v| match v {
+                // A scenario file run as a script does nothing: say how to use it.
+                mlua::Value::Table(t) if luabind::scenario::is_scenario(&t) => {
+                    let name: String = t.get("name")?;
+                    Err(mlua::Error::runtime(format!(
+                        "{} is the scenario {name}: bring it up with `lunet up {}`",
+                        chunk.name, chunk.name
+                    )))
+                }
+                _ => Ok(()),
+            });
         // Processes the script spawned end with it (all of them in a sandbox, which vanishes).
         luabind::end_owned(lua, sandbox).await;
         let Err(e) = result else {
