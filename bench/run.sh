@@ -119,36 +119,42 @@ declare -A SYSCTL0=()
 save_sysctls() { local k; for k in "${SYSCTLS[@]}"; do SYSCTL0[$k]=$(<"/proc/sys/$k"); done; }
 restore_sysctls() { local k; for k in "${SYSCTLS[@]}"; do echo "${SYSCTL0[$k]}" >"/proc/sys/$k"; done; }
 
-# Live network namespaces on the whole machine, from the kernel's slab of them (-1: unknown).
-netns_alive() {
-  awk '$1 == "net_namespace" { print $2; found = 1 } END { if (!found) print -1 }' \
-    /proc/slabinfo 2>/dev/null || echo -1
+# Kernel CPU time (system + irq + softirq) of the whole machine over 0.5 s, in % of one core.
+kernel_busy() {
+  local a b
+  a=$(awk '/^cpu / { print $4 + $7 + $8 }' /proc/stat)
+  sleep 0.5
+  b=$(awk '/^cpu / { print $4 + $7 + $8 }' /proc/stat)
+  echo $(( (b - a) * 100 * 2 / $(getconf CLK_TCK) ))
 }
 
 # Wait until the previous run is gone: no named namespace and only lo left (the kernel
 # dismantles deleted namespaces in the background; their veth peers on this side vanish with
-# them), then until the kernel has also freed the namespaces themselves, which goes on for
-# seconds after the links are gone at large N (it would steal CPU from the next run). Other
-# work on the machine may own a few namespaces too: a slack of 16, and 60 s at most.
+# them), then until the kernel has also finished freeing the namespaces themselves, which
+# goes on for seconds after the links are gone at large N, on one kernel worker, and would
+# steal CPU from the next run: until the machine's kernel time is under 30 % of a core (other
+# work may keep it busier: 30 s at most). Then a short settle.
 settle() {
   restore_sysctls
-  local deadline=$(( SECONDS + 180 )) links alive
+  local deadline=$(( SECONDS + 180 )) links
   while :; do
     links=$(ip -o link show | awk -F': ' '{print $2}' | tr '\n' ' ')
     if [[ $links == "lo " && -z $(ls -A /run/netns) ]]; then break; fi
     ((SECONDS < deadline)) || die "the kernel did not free the namespaces within 180 s (links left: $links)"
     sleep 0.05
   done
-  if ((NETNS_BASE >= 0)); then
-    deadline=$(( SECONDS + 60 ))
-    while alive=$(netns_alive); ((alive > NETNS_BASE + 16)); do
-      if ((SECONDS >= deadline)); then
-        echo "# warning: $alive network namespaces still alive on the machine (at start: $NETNS_BASE); going on" >&2
-        break
-      fi
-      sleep 0.1
-    done
-  fi
+  kernel_quiet
+}
+
+# Until the machine's kernel time is under 30 % of a core (30 s at most), then 0.3 s.
+kernel_quiet() {
+  local deadline=$(( SECONDS + 30 )) busy
+  while busy=$(kernel_busy); ((busy > 30)); do
+    if ((SECONDS >= deadline)); then
+      echo "# warning: the kernel is still busy ($busy % of a core) after 30 s; going on" >&2
+      break
+    fi
+  done
   sleep 0.3
 }
 
@@ -238,7 +244,6 @@ inside() {
   done
   ip link set lo up
   save_sysctls
-  NETNS_BASE=$(netns_alive)
 
   WORK=$(mktemp -d /tmp/lunet-bench.XXXXXX)
   trap 'rm -rf "$WORK"' EXIT
@@ -265,6 +270,10 @@ inside() {
         us=$(run_timed "$WORK/setup.log" $(setup_cmd "$m" "$n"))
         verify_setup "$m" "$n" "$WORK/setup.log"
         S[$m]+="$us "
+        # Teardown starts from a quiet kernel: the setup's own background work (IPv6 DAD and
+        # MLD timers, linkwatch) would otherwise slow the teardown of whoever set up fastest.
+        sleep 1
+        kernel_quiet
         # shellcheck disable=SC2046
         us=$(run_timed "$WORK/teardown.log" $(teardown_cmd "$m" "$n"))
         verify_teardown "$m" "$n"
