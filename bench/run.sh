@@ -207,7 +207,7 @@ verify_setup() {
   target=$(addr_of "$n")
   local got
   got=$(ip netns list | wc -l)
-  ((got == n)) || { echo "$m N=$n: expected $n namespaces after setup, found $got" >&2; tail -n 20 "$log" >&2; exit 1; }
+  ((got == n)) || { echo "bench/run.sh: error: $m N=$n: expected $n namespaces after setup, found $got; output:" >&2; tail -n 20 "$log" | sed "s/^/    /" >&2; exit 1; }
   if ! ip netns exec h1 ping -c1 -W2 "$target" >"$WORK/ping.log" 2>&1; then
     echo "bench/run.sh: error: $m N=$n: after setup, h1 cannot ping h$n ($target):" >&2
     sed 's/^/    /' "$WORK/ping.log" >&2
