@@ -176,3 +176,55 @@ fn monitor_reports_link_address_and_route_events() {
     assert!(out.contains("link\tdel\td0"), "{out}");
     assert!(out.contains("unknown option \"every\""), "{out}");
 }
+
+/// Each open namespace holds fds: a lab bigger than the soft fd limit still works
+/// (lunet raises its limit to the hard one) and is torn down completely.
+#[test]
+fn more_namespaces_than_the_soft_fd_limit() {
+    let sb = Sandbox::new();
+    let lunet = common::lunet_bin();
+    let code = "for i = 1, 150 do local n = net.ns.add('n' .. i) n:bridge('b0', {up = true}) end error('now undo')";
+    let o = sb.run(
+        "sh",
+        &["-c", &format!("ulimit -Sn 256; {} -e \"{code}\"", lunet.display())],
+    );
+    let text = common::text(&o);
+    assert!(text.contains("now undo") && text.contains("rolled back"), "{text}");
+    assert!(!text.contains("too many open files"), "{text}");
+    assert_eq!(sb.sh("ls /run/netns | wc -l").trim(), "0");
+    let o = sb.run(
+        "sh",
+        &[
+            "-c",
+            &format!(
+                "ulimit -Sn 256; {} -e \"for i = 1, 150 do net.ns.add('n' .. i) end\"",
+                lunet.display()
+            ),
+        ],
+    );
+    assert!(o.status.success(), "{}", common::text(&o));
+    assert_eq!(sb.sh("ls /run/netns | wc -l").trim(), "150");
+    sb.sh("for n in $(ls /run/netns); do ip netns del $n; done");
+    // Out of fds for good (hard limit): a clear error, and the rollback still leaves nothing.
+    let o = sb.run(
+        "sh",
+        &[
+            "-c",
+            &format!(
+                "ulimit -n 256; {} -e \"for i = 1, 150 do net.ns.add('n' .. i) end\"",
+                lunet.display()
+            ),
+        ],
+    );
+    let text = common::text(&o);
+    assert!(
+        !o.status.success() && text.contains("too many open files") && text.contains("rolled back"),
+        "{text}"
+    );
+    assert!(!text.contains("rollback:"), "the rollback itself failed: {text}");
+    assert_eq!(sb.sh("ls /run/netns | wc -l").trim(), "0");
+    assert!(
+        !sb.sh("cat /proc/self/mountinfo").contains("/run/netns/n"),
+        "a namespace is still mounted"
+    );
+}

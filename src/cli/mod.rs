@@ -103,10 +103,24 @@ pub fn main() {
     std::panic::set_hook(Box::new(|info| {
         eprintln!("lunet: internal error (please report): {info}");
     }));
+    raise_fd_limit();
     let cli = Cli::parse();
     if let Err(e) = dispatch(cli) {
         eprintln!("lunet: {e:#}");
         std::process::exit(1);
+    }
+}
+
+/// Each open namespace holds a few fds (its file, its netlink socket): a lab of
+/// hundreds of namespaces needs more than the usual soft limit of 1024.
+fn raise_fd_limit() {
+    // SAFETY: plain getrlimit/setrlimit on a local struct.
+    unsafe {
+        let mut lim: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
     }
 }
 

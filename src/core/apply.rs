@@ -253,10 +253,12 @@ impl Net {
         match op {
             Op::NsAdd { name } => self.create_ns(name).await?,
             Op::NsDel { name } => {
+                // Close our handle first: its fds are freed even when we are out of them.
+                self.forget(&NsId::Named(name.clone()));
                 let file = netns::open(name)?;
                 // A namespace deleted under live processes lingers, unnamed, with its devices.
                 process::kill_all(&netns::pids(&file)?).await;
-                self.forget(&NsId::Named(name.clone()));
+                drop(file);
                 netns::remove(name)?;
                 netns::remove_etc(name)?;
             }

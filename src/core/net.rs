@@ -230,6 +230,8 @@ impl Net {
                 Ok(())
             }
             Err(e) => {
+                // It may already be pinned (a later step failed): unmount too.
+                let _ = netns::remove(name);
                 netns::remove_pin(name);
                 Err(Error::new(format!("namespace {name:?}: {e}")))
             }
