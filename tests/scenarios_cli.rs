@@ -210,8 +210,8 @@ fn plan_prints_a_script_that_builds_the_same_state() {
         s.lines()
             .filter(|l| !l.contains(".journal") && !l.contains(".json"))
             .map(|l| {
-                l.split(' ')
-                    .filter(|w| w.matches(':').count() != 5 && *w != "UNKNOWN" && *w != "UP")
+                l.split_whitespace()
+                    .filter(|w| w.matches(':').count() != 5 && !["UNKNOWN", "UP", "DOWN", "LOWERLAYERDOWN"].contains(w))
                     .collect::<Vec<_>>()
                     .join(" ")
             })
