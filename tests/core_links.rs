@@ -73,15 +73,7 @@ fn veth_in_one_namespace_and_master_bridge() {
     assert!(has_flag(&sb.link_json(Some("a"), "v2p"), "UP"));
     assert!(has_flag(&sb.link_json(Some("b"), "eth0"), "UP"));
     // The bridge sees them as ports.
-    let ports = sb.ip_json("-n a link show master br0");
-    let mut names: Vec<&str> = ports
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["ifname"].as_str().unwrap())
-        .collect();
-    names.sort();
-    assert_eq!(names, ["v1", "v2", "v3"]);
+    assert_eq!(sb.bridge_ports("a", "br0"), ["v1", "v2", "v3"]);
 }
 
 #[test]

@@ -164,15 +164,7 @@ fn lan_nat() {
 
     sb.up("lan-nat", &[]);
     // The LAN: two ports on br0 in the router, default routes via the bridge.
-    let ports = sb.ip_json("-n router link show master br0");
-    let mut names: Vec<&str> = ports
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["ifname"].as_str().unwrap())
-        .collect();
-    names.sort();
-    assert_eq!(names, ["veth-netns_0", "veth-netns_1"]);
+    assert_eq!(sb.bridge_ports("router", "br0"), ["veth-netns_0", "veth-netns_1"]);
     for ns in ["netns_0", "netns_1"] {
         let def = sb.ip_json(&format!("-n {ns} route show default"));
         assert_eq!(def[0]["gateway"], "192.168.1.11", "{ns}: {def}");

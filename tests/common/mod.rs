@@ -389,3 +389,18 @@ impl Sandbox {
         assert!(o.status.success(), "down {name} failed:\n{}", text(&o));
     }
 }
+
+impl Sandbox {
+    /// Names of the ports of bridge `br` in namespace `ns`, sorted (`ip -j link show master BR`).
+    pub fn bridge_ports(&self, ns: &str, br: &str) -> Vec<String> {
+        let ports = self.ip_json(&format!("-n {ns} link show master {br}"));
+        let mut names: Vec<String> = ports
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["ifname"].as_str().unwrap().to_string())
+            .collect();
+        names.sort();
+        names
+    }
+}
