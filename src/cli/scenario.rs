@@ -283,7 +283,7 @@ pub fn up(g: &Global, spec: &str, sets: &[String]) -> Result<()> {
             .flatten()
             .unwrap_or(0);
         if let Err(e) = res {
-            let errors = sess.net.rollback(false).await;
+            let errors = sess.net.rollback().await.errors;
             luabind::end_owned(lua, true).await;
             let mut msg = format!("{name}: {phase} failed: {e}");
             if errors.is_empty() {
@@ -299,7 +299,7 @@ pub fn up(g: &Global, spec: &str, sets: &[String]) -> Result<()> {
         }
         if sess.sandbox {
             // The sandbox vanishes at exit: show the teardown too.
-            let errors = sess.net.rollback(false).await;
+            let errors = sess.net.rollback().await.errors;
             luabind::end_owned(lua, true).await;
             state::remove(&name);
             println!("{name}: up and checked ({changes} changes); --sandbox: torn down again");
@@ -345,10 +345,14 @@ pub fn down(g: &Global, spec: &str) -> Result<()> {
                 }
             }
         }
-        let errors = sess.net.rollback(custom).await;
-        problems.extend(errors.iter().map(|e| e.to_string()));
-        if errors.is_empty() {
+        let report = sess.net.rollback().await;
+        let _ = custom;
+        problems.extend(report.errors.iter().map(|e| e.to_string()));
+        if report.errors.is_empty() {
             state::remove(&name);
+        }
+        for note in &report.notes {
+            println!("{name}: note: {note}");
         }
         if problems.is_empty() {
             println!("{name} is down ({changes} changes undone)");
@@ -373,7 +377,7 @@ pub fn check(g: &Global, spec: &str) -> Result<()> {
         // Whatever the check itself makes (a client, a probe) is undone after it.
         sess.net.attach_journal(Journal::in_memory());
         let res = call(&scen, "check", &p, &s).await;
-        sess.net.rollback(true).await;
+        sess.net.rollback().await;
         luabind::end_owned(lua, true).await;
         match res {
             Ok(true) => {

@@ -54,7 +54,7 @@ pub fn run(chunk: Chunk, verbose: bool, sandbox: bool, keep_on_error: bool) -> R
             msg += "\n(--keep-on-error: what the script made is left in place)";
         } else if !sandbox {
             let made = net.with_journal(|j| Ok(!j.is_empty())).ok().flatten().unwrap_or(false);
-            let errors = net.rollback(false).await;
+            let errors = net.rollback().await.errors;
             if made {
                 msg += "\n(everything the script made was rolled back; --keep-on-error keeps it)";
             }

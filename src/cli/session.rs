@@ -9,6 +9,9 @@ use std::sync::atomic::AtomicBool;
 use mlua::Lua;
 use tokio::runtime::Runtime;
 
+use crate::core::apply::Faults;
+use crate::core::firewall::Backend;
+use crate::core::net::Config;
 use crate::core::op::{LinkChange, Op};
 use crate::core::{Net, NsId};
 use crate::luabind;
@@ -28,6 +31,26 @@ pub fn lerr(e: mlua::Error) -> anyhow::Error {
     anyhow!(luabind::describe(&e))
 }
 
+/// What the core needs from the environment and the terminal, read here
+/// (the core reads no environment and prints nothing itself).
+fn config(verbose: bool, plan: bool) -> Result<Config> {
+    let var = |k: &str| std::env::var(k).ok();
+    let backend = Backend::parse(var("LUNET_IPTABLES").as_deref()).map_err(|e| anyhow!("{e}"))?;
+    let faults = Faults::parse(
+        var("LUNET_FAIL_STEP").as_deref(),
+        var("LUNET_CRASH_STEP").as_deref(),
+        var("LUNET_CRASH_UNDO").as_deref(),
+    );
+    Ok(Config {
+        verbose: verbose && !plan,
+        plan,
+        backend,
+        faults,
+        trace: Box::new(|line| eprintln!("{line}")),
+        plan_out: Box::new(|line| println!("{line}")),
+    })
+}
+
 impl Session {
     /// `plan`: changes are printed as commands, never made.
     pub fn new(verbose: bool, sandbox: bool, plan: bool) -> Result<Session> {
@@ -36,7 +59,7 @@ impl Session {
             .build()
             .map_err(|e| anyhow!("cannot start the runtime: {e}"))?;
         let net = rt.block_on(async {
-            let net = if plan { Net::new_plan() } else { Net::new(verbose) }.map_err(|e| anyhow!("{e}"))?;
+            let net = Net::new(config(verbose, plan)?).map_err(|e| anyhow!("{e}"))?;
             if sandbox && !plan {
                 let up = LinkChange {
                     up: Some(true),

@@ -1,97 +1,184 @@
-//! `Net::apply`: the one place every change goes through. It traces the change
-//! (as the equivalent command), works out what would undo it (reading the
-//! state it is about to change), writes both to the journal, and only then
-//! touches the kernel. `rollback` walks the journal backwards.
+//! `Net::apply`: the one place every change goes through, and the one
+//! transaction mechanism. A change is traced, then what would undo it is
+//! worked out by *looking* at the state it is about to change (and what the
+//! kernel will drop along with it), both are written to the journal, and only
+//! then is the kernel touched; the outcome is written after.
+//!
+//! Undo walks the journal backwards. Every undo step is idempotent: an object
+//! already gone, or a value already back, is success (decided from the errno
+//! or by looking, never from message text), so a walk that was interrupted
+//! simply runs again. A create whose outcome never got written is undone only
+//! when lunet looked first and saw the object was not there.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use super::error::{Error, Result};
-use super::firewall::{self, IptChange, IptCmd};
-use super::journal::{Journal, UndoStep};
-use super::names::parse_mac;
+use super::firewall::{self, IptChange, IptCmd, TableBatch};
+use super::journal::UndoStep;
+use super::names::{parse_mac, Dest};
 use super::net::Net;
 use super::netns::{self, NsId};
-use super::op::{LinkChange, Op};
+use super::op::{LinkChange, LinkKind, Op, RouteSpec, RuleSpec, Scope};
+use super::route::RouteFilter;
 use super::{addr, link, process, route, rule, sysctl};
 
-/// Test hooks, from the environment: `LUNET_FAIL_STEP=k` makes the k-th
-/// journaled change fail before it is made; `LUNET_CRASH_STEP=k` (or `k:after`)
-/// kills the process with SIGKILL right after the k-th intent is written
-/// (or right after the kernel change, before its outcome is written).
-#[derive(Default)]
+/// Test hooks, handed over by the CLI from its environment: `LUNET_FAIL_STEP=k`
+/// makes the k-th journaled change fail before it is made; `LUNET_CRASH_STEP=k`
+/// kills the process with SIGKILL right after the k-th intent is written,
+/// `k:before` just before it is written, `k:after` right after the kernel
+/// change (before its outcome is written); `LUNET_CRASH_UNDO=k` kills it
+/// after the k-th undo step of a walk.
+#[derive(Default, Clone)]
 pub struct Faults {
-    fail_step: Option<u64>,
-    crash_step: Option<(u64, bool)>,
+    pub fail_step: Option<u64>,
+    pub crash_step: Option<(u64, CrashAt)>,
+    pub crash_undo: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrashAt {
+    Before,
+    Between,
+    After,
 }
 
 impl Faults {
-    pub fn from_env() -> Faults {
-        let fail_step = std::env::var("LUNET_FAIL_STEP").ok().and_then(|v| v.parse().ok());
-        let crash_step = std::env::var("LUNET_CRASH_STEP").ok().and_then(|v| {
-            let (n, after) = match v.split_once(':') {
-                Some((n, "after")) => (n.to_string(), true),
-                _ => (v.clone(), false),
+    /// From the test hooks' values (`LUNET_FAIL_STEP`, `LUNET_CRASH_STEP`, `LUNET_CRASH_UNDO`).
+    pub fn parse(fail: Option<&str>, crash: Option<&str>, crash_undo: Option<&str>) -> Faults {
+        let crash_step = crash.and_then(|v| {
+            let (n, at) = match v.split_once(':') {
+                Some((n, "after")) => (n, CrashAt::After),
+                Some((n, "before")) => (n, CrashAt::Before),
+                _ => (v, CrashAt::Between),
             };
-            n.parse().ok().map(|n| (n, after))
+            n.parse().ok().map(|n| (n, at))
         });
-        Faults { fail_step, crash_step }
+        Faults {
+            fail_step: fail.and_then(|v| v.parse().ok()),
+            crash_step,
+            crash_undo: crash_undo.and_then(|v| v.parse().ok()),
+        }
     }
 
-    fn crash_if(&self, seq: u64, after: bool) {
-        if self.crash_step == Some((seq, after)) {
-            // SAFETY: raising a signal at ourselves.
-            unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+    fn crash_if(&self, seq: u64, at: CrashAt) {
+        if self.crash_step == Some((seq, at)) {
+            crash();
         }
     }
 }
 
-/// Errors that mean "it is already gone", tolerated when undoing an entry whose outcome is unknown.
-fn already_gone(e: &Error) -> bool {
-    matches!(
-        e.errno(),
-        Some(libc::ENOENT | libc::ENODEV | libc::ESRCH | libc::EADDRNOTAVAIL)
-    ) || [
-        "does not exist",
-        "no interface",
-        "no such",
-        "not on",
-        "Bad rule",
-        "doesn't exist",
-        "not found",
-    ]
-    .iter()
-    .any(|m| e.message().contains(m))
+fn crash() {
+    let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+}
+
+/// What an undo walk did and could not do.
+#[derive(Debug, Default)]
+pub struct UndoReport {
+    /// Steps that failed; they stay in the journal, so a later walk retries them.
+    pub errors: Vec<Error>,
+    /// Things found already undone, or left as they were, in plain words.
+    pub notes: Vec<String>,
+    /// Steps undone (including those undone along with their namespace or link).
+    pub undone: usize,
+}
+
+impl UndoReport {
+    pub fn is_ok(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
+/// What a change needs before it is made: its undo, and whether an
+/// unfinished one could be someone else's object.
+struct Prepared {
+    undo: Vec<Op>,
+    maybe_theirs: bool,
+}
+
+fn exists_error(what: String) -> Error {
+    Error::new(what).with_errno(libc::EEXIST)
+}
+
+/// A sysctl value as the kernel prints it, for comparing (whitespace-insensitive).
+fn norm(v: &str) -> String {
+    v.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A route as listed, turned back into the spec that re-adds it exactly.
+fn respec(r: &route::RouteInfo) -> Option<RouteSpec> {
+    let v6 = r.family == "inet6";
+    let to = match r.to.as_str() {
+        "default" => Some(Dest::Default { v6 }),
+        s => Some(Dest::parse(s, v6).ok()?),
+    };
+    Some(RouteSpec {
+        to,
+        via: r.via,
+        dev: r.dev.clone(),
+        table: Some(r.table),
+        metric: r.metric,
+        src: r.src,
+        scope: Scope::parse(&r.scope),
+        proto: super::op::parse_proto(&r.proto),
+    })
+}
+
+/// Routes the kernel drops by itself when a link goes down or away or loses an
+/// address: those through `dev` that someone added (not the kernel's own).
+fn droppable(r: &route::RouteInfo, dev: &str) -> bool {
+    r.dev.as_deref() == Some(dev)
+        && r.proto != "kernel"
+        && r.kind == "unicast"
+        && r.table != 255
+        && !(r.family == "inet6" && r.to.starts_with("fe80:"))
 }
 
 impl Net {
-    /// Journals every later change here (a scenario's file, or memory for `lunet run`).
-    pub fn attach_journal(&self, j: Journal) {
-        *self.journal.lock().unwrap() = Some(j);
+    /// Journals every later change here (a scenario's file, a run's file).
+    pub fn attach_journal(&self, j: super::journal::Journal) {
+        *self.journal.lock().unwrap() = j;
     }
 
-    pub fn detach_journal(&self) -> Option<Journal> {
-        self.journal.lock().unwrap().take()
+    /// Takes the journal out (a fresh one in memory takes its place).
+    pub fn detach_journal(&self) -> Option<super::journal::Journal> {
+        Some(std::mem::replace(
+            &mut *self.journal.lock().unwrap(),
+            super::journal::Journal::in_memory(),
+        ))
     }
 
-    pub fn with_journal<R>(&self, f: impl FnOnce(&mut Journal) -> Result<R>) -> Result<Option<R>> {
-        match self.journal.lock().unwrap().as_mut() {
-            Some(j) => f(j).map(Some),
-            None => Ok(None),
+    pub fn with_journal<R>(&self, f: impl FnOnce(&mut super::journal::Journal) -> Result<R>) -> Result<Option<R>> {
+        f(&mut self.journal.lock().unwrap()).map(Some)
+    }
+
+    fn journal<R>(&self, f: impl FnOnce(&mut super::journal::Journal) -> R) -> R {
+        f(&mut self.journal.lock().unwrap())
+    }
+
+    /// Writes an intent; injected failures and crashes happen here.
+    pub(super) fn journal_intent(&self, op: &Op, undo: Vec<Op>, maybe_theirs: bool) -> Result<u64> {
+        self.faults.crash_if(self.mark() + 1, CrashAt::Before);
+        let seq = self.journal(|j| j.intent(op, undo, maybe_theirs))?;
+        if self.faults.fail_step == Some(seq) {
+            let e = Error::new(format!("injected failure at step {seq} (LUNET_FAIL_STEP)"));
+            self.journal(|j| j.failed(seq, &e))?;
+            return Err(e);
         }
-    }
-
-    /// Writes an intent if a journal is attached; `Some(seq)` then.
-    pub(super) fn journal_intent(&self, op: &Op, undo: Vec<Op>) -> Result<Option<u64>> {
-        let seq = self.with_journal(|j| j.intent(op, undo))?;
-        if let Some(seq) = seq {
-            if self.faults.fail_step == Some(seq) {
-                let e = Error::new(format!("injected failure at step {seq} (LUNET_FAIL_STEP)"));
-                self.with_journal(|j| j.failed(seq, &e))?;
-                return Err(e);
-            }
-            self.faults.crash_if(seq, false);
-        }
+        self.faults.crash_if(seq, CrashAt::Between);
         Ok(seq)
+    }
+
+    pub(super) fn faults_after(&self, seq: u64) {
+        self.faults.crash_if(seq, CrashAt::After);
+    }
+
+    pub(super) fn trace(&self, op: &Op) {
+        if self.verbose() {
+            for line in op.to_string().lines() {
+                (self.tracer)(&format!("+ {line}"));
+            }
+        }
     }
 
     /// Makes one change. Every mutation of the kernel goes through here.
@@ -99,138 +186,278 @@ impl Net {
         self.apply_changed(op).await.map(|_| ())
     }
 
-    /// As `apply`; false when there was nothing to do (an iptables rule already there).
+    /// As `apply`; false when there was nothing to do (already in the wanted state).
     pub async fn apply_changed(&self, op: &Op) -> Result<bool> {
-        if self.verbose() {
-            eprintln!("+ {op}");
-        }
+        self.trace(op);
         if self.is_plan() {
-            println!("{op}");
+            self.plan_out(&op.to_string());
             return Ok(true);
         }
-        let covered = self.with_journal(|j| Ok(j.covered(op)))?;
-        let Some(covered) = covered else {
-            return self.execute(op, false).await;
-        };
-        let Some(undo) = self.undo_for(op, covered).await? else {
+        let inside = self.journal(|j| j.inside_made(op));
+        let Some(prep) = self.prepare(op, inside).await? else {
             return Ok(false);
         };
-        let seq = self.journal_intent(op, undo)?.expect("journal attached");
+        let seq = self.journal_intent(op, prep.undo, prep.maybe_theirs)?;
         let res = self.execute(op, true).await;
-        self.faults.crash_if(seq, true);
+        self.faults_after(seq);
         match &res {
-            Ok(changed) => self.with_journal(|j| j.done(seq, *changed))?,
-            Err(e) => self.with_journal(|j| j.failed(seq, e))?,
+            Ok(changed) => self.journal(|j| j.done(seq, *changed))?,
+            Err(e) => self.journal(|j| j.failed(seq, e))?,
         };
         res
     }
 
-    /// What undoes `op`, read from the state it is about to change; `None`
-    /// when there is nothing to do at all. `covered`: undoing something made
-    /// earlier in the journal already undoes this.
-    async fn undo_for(&self, op: &Op, covered: bool) -> Result<Option<Vec<Op>>> {
-        if let Op::Ipt { ns, change } = op {
-            if let Some(check) = change.check_args() {
-                if self.ipt_run(ns, change.v6, "", &check, None).await?.code == 0 {
-                    return Ok(None); // already there: append-unique
+    /// Applies `ops` in order, all or nothing: if one fails, those already
+    /// made are undone, and the error says so if that failed too.
+    pub async fn transaction(&self, ops: &[Op]) -> Result<()> {
+        let mark = self.mark();
+        for op in ops {
+            if let Err(e) = self.apply(op).await {
+                let report = self.undo_since(mark).await;
+                if report.errors.is_empty() {
+                    return Err(e);
                 }
+                let why: Vec<String> = report.errors.iter().map(|e| e.to_string()).collect();
+                return Err(e.reword(format!("{e} (and undoing the rest failed: {})", why.join("; "))));
             }
         }
-        if covered {
-            return Ok(Some(vec![]));
-        }
-        Ok(Some(match op {
-            Op::NsAdd { name } => vec![Op::NsDel { name: name.clone() }],
-            Op::LinkAdd { ns, link } => vec![Op::LinkDel {
-                ns: ns.clone(),
-                dev: link.name.clone(),
-            }],
-            Op::LinkSet { ns, dev, change } => vec![self.link_undo(ns, dev, change).await?],
-            Op::AddrAdd { ns, dev, cidr } => vec![Op::AddrDel {
-                ns: ns.clone(),
-                dev: dev.clone(),
-                cidr: *cidr,
-            }],
-            Op::AddrDel { ns, dev, cidr } => vec![Op::AddrAdd {
-                ns: ns.clone(),
-                dev: dev.clone(),
-                cidr: *cidr,
-            }],
-            Op::RouteAdd { ns, route } => vec![Op::RouteDel {
+        Ok(())
+    }
+
+    /// Looks before a change: refuses a create whose object is already there
+    /// (it is not lunet's), skips what is already as wanted (`None`), and
+    /// works out the undo, including what the kernel drops along with it.
+    async fn prepare(&self, op: &Op, inside: bool) -> Result<Option<Prepared>> {
+        let undo = |undo: Vec<Op>| {
+            Ok(Some(Prepared {
+                undo,
+                maybe_theirs: false,
+            }))
+        };
+        match op {
+            Op::NsAdd { name } => {
+                if netns::path(name).exists() {
+                    return Err(exists_error(format!("namespace {name:?} already exists")));
+                }
+                undo(vec![Op::NsDel { name: name.clone() }])
+            }
+            Op::LinkAdd { ns, link } => {
+                let mut names = vec![(ns, &link.name, "interface")];
+                if let LinkKind::Veth { peer, peer_ns } = &link.kind {
+                    names.push((peer_ns, peer, "veth peer"));
+                }
+                for (in_ns, name, what) in names {
+                    if !self.journal(|j| matches!(in_ns, NsId::Named(n) if j.made_ns(n))) {
+                        let handle = self.ns(in_ns).await?;
+                        if link::index(&handle, name).await.is_ok() {
+                            return Err(exists_error(format!(
+                                "{what} {name:?} already exists in {}",
+                                handle.describe()
+                            )));
+                        }
+                    }
+                }
+                undo(vec![Op::LinkDel {
+                    ns: ns.clone(),
+                    dev: link.name.clone(),
+                }])
+            }
+            Op::LinkSet { ns, dev, change } => undo(self.link_undo(ns, dev, change, inside).await?),
+            Op::AddrAdd { ns, dev, cidr } => {
+                if !inside {
+                    let handle = self.ns(ns).await?;
+                    if addr::list(&handle, Some(dev)).await?.iter().any(|a| a.cidr == *cidr) {
+                        return Err(exists_error(format!(
+                            "address {cidr} is already on {dev:?} in {}",
+                            handle.describe()
+                        )));
+                    }
+                }
+                undo(vec![Op::AddrDel {
+                    ns: ns.clone(),
+                    dev: dev.clone(),
+                    cidr: *cidr,
+                }])
+            }
+            Op::AddrDel { ns, dev, cidr } => {
+                let mut ops = vec![Op::AddrAdd {
+                    ns: ns.clone(),
+                    dev: dev.clone(),
+                    cidr: *cidr,
+                }];
+                // The kernel drops the routes that need this address: put them back too.
+                if !inside {
+                    ops.extend(self.routes_through(ns, dev, cidr.is_ipv6()).await?);
+                }
+                undo(ops)
+            }
+            Op::RouteAdd { ns, route } => {
+                let mut del = route.clone();
+                // lunet's routes are `proto static`: undo deletes only such a route.
+                del.proto = Some(route.proto.unwrap_or(4));
+                let maybe_theirs = !inside && self.route_exists(ns, route).await?;
+                Ok(Some(Prepared {
+                    undo: vec![Op::RouteDel {
+                        ns: ns.clone(),
+                        route: del,
+                    }],
+                    maybe_theirs,
+                }))
+            }
+            Op::RouteDel { ns, route } => undo(vec![Op::RouteAdd {
                 ns: ns.clone(),
                 route: route.clone(),
-            }],
-            Op::RouteDel { ns, route } => vec![Op::RouteAdd {
-                ns: ns.clone(),
-                route: route.clone(),
-            }],
-            Op::RuleAdd { ns, rule } => vec![Op::RuleDel {
+            }]),
+            Op::RuleAdd { ns, rule } => {
+                let maybe_theirs = !inside && self.rule_exists(ns, rule).await?;
+                Ok(Some(Prepared {
+                    undo: vec![Op::RuleDel {
+                        ns: ns.clone(),
+                        rule: rule.clone(),
+                    }],
+                    maybe_theirs,
+                }))
+            }
+            Op::RuleDel { ns, rule } => undo(vec![Op::RuleAdd {
                 ns: ns.clone(),
                 rule: rule.clone(),
-            }],
-            Op::RuleDel { ns, rule } => vec![Op::RuleAdd {
-                ns: ns.clone(),
-                rule: rule.clone(),
-            }],
-            Op::Sysctl { ns, key, .. } => {
+            }]),
+            Op::Sysctl { ns, key, value, .. } => {
                 let old = self.sysctl_get(ns, key).await?;
-                vec![Op::Sysctl {
+                if norm(&old) == norm(value) {
+                    return Ok(None);
+                }
+                undo(vec![Op::Sysctl {
                     ns: ns.clone(),
                     key: key.clone(),
                     value: old,
-                }]
+                    expect: Some(value.clone()),
+                }])
             }
             Op::EtcFile { ns, file, .. } | Op::EtcRemove { ns, file } => {
-                match std::fs::read_to_string(std::path::Path::new(netns::ETC_DIR).join(ns).join(file)) {
-                    Ok(old) => vec![Op::EtcFile {
-                        ns: ns.clone(),
-                        file: file.clone(),
-                        content: old,
-                    }],
-                    Err(_) => vec![Op::EtcRemove {
-                        ns: ns.clone(),
-                        file: file.clone(),
-                    }],
+                let dir = std::path::Path::new(netns::ETC_DIR).join(ns);
+                let path = dir.join(file);
+                let mut ops = vec![];
+                match std::fs::read(&path) {
+                    Ok(bytes) => match String::from_utf8(bytes) {
+                        Ok(old) => ops.push(Op::EtcFile {
+                            ns: ns.clone(),
+                            file: file.clone(),
+                            content: old,
+                        }),
+                        Err(_) => {
+                            return Err(Error::new(format!(
+                                "{} is not text: lunet will not overwrite it (it could not put it back)",
+                                path.display()
+                            )))
+                        }
+                    },
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        if matches!(op, Op::EtcRemove { .. }) {
+                            return Ok(None);
+                        }
+                        ops.push(Op::EtcRemove {
+                            ns: ns.clone(),
+                            file: file.clone(),
+                        });
+                        if !dir.exists() {
+                            ops.push(Op::EtcRmdir { ns: ns.clone() });
+                        }
+                    }
+                    Err(e) => return Err(Error::io(format!("read {}", path.display()), e)),
                 }
+                undo(ops)
             }
             Op::Ipt { ns, change } => {
+                if change.check_args().is_some() && self.ipt_present(ns, change).await? {
+                    return Ok(None); // already there: append-unique
+                }
                 let old_policy = match &change.cmd {
                     IptCmd::Policy(_) => self.ipt_policy(ns, change).await?,
                     _ => None,
                 };
-                change
-                    .inverse(old_policy)
-                    .map(|c| Op::Ipt {
-                        ns: ns.clone(),
-                        change: c,
-                    })
-                    .into_iter()
-                    .collect()
+                undo(
+                    change
+                        .inverse(old_policy)
+                        .map(|c| Op::Ipt {
+                            ns: ns.clone(),
+                            change: c,
+                        })
+                        .into_iter()
+                        .collect(),
+                )
             }
-            Op::IptRestore { ns, v6, batch } => {
-                let undo = firewall::TableBatch {
+            Op::IptRestore { ns, v6, batch } => undo(vec![Op::IptRestore {
+                ns: ns.clone(),
+                v6: *v6,
+                batch: TableBatch {
                     table: batch.table.clone(),
                     text: batch.undo_text(),
-                    new_chains: vec![],
-                    rules: vec![],
-                };
-                vec![Op::IptRestore {
-                    ns: ns.clone(),
-                    v6: *v6,
-                    batch: undo,
-                }]
-            }
+                    new_chains: batch.new_chains.clone(),
+                    rules: batch.rules.clone(),
+                },
+            }]),
             // Deleting is not undone: what was deleted cannot be rebuilt exactly.
-            Op::NsDel { .. } | Op::LinkDel { .. } | Op::Spawn { .. } | Op::Kill { .. } => vec![],
+            Op::NsDel { .. } | Op::LinkDel { .. } | Op::Kill { .. } | Op::EtcRmdir { .. } => undo(vec![]),
+            Op::Spawn { .. } => Err(Error::new("a spawn is started by Net::spawn")),
+        }
+    }
+
+    /// The routes through `dev` that the kernel would drop with it, as the
+    /// `ip route add`s that put them back (v6: only IPv6 ones, else IPv4).
+    async fn routes_through(&self, ns: &NsId, dev: &str, v6: bool) -> Result<Vec<Op>> {
+        let handle = self.ns(ns).await?;
+        let filter = RouteFilter {
+            table: None,
+            v6: Some(v6),
+            dev: Some(dev.to_string()),
+        };
+        Ok(route::list(&handle, &filter)
+            .await?
+            .iter()
+            .filter(|r| droppable(r, dev))
+            .filter_map(respec)
+            .map(|route| Op::RouteAdd { ns: ns.clone(), route })
+            .collect())
+    }
+
+    async fn route_exists(&self, ns: &NsId, r: &RouteSpec) -> Result<bool> {
+        let handle = self.ns(ns).await?;
+        let v6 = r.is_ipv6();
+        let filter = RouteFilter {
+            table: Some(r.table.unwrap_or(route::MAIN_TABLE)),
+            v6: Some(v6),
+            dev: None,
+        };
+        let want = r.to.unwrap_or(Dest::Default { v6 });
+        Ok(route::list(&handle, &filter)
+            .await?
+            .iter()
+            .any(|x| Dest::parse(&x.to, v6).is_ok_and(|d| d == want) && (r.metric.is_none() || x.metric == r.metric)))
+    }
+
+    async fn rule_exists(&self, ns: &NsId, r: &RuleSpec) -> Result<bool> {
+        let handle = self.ns(ns).await?;
+        Ok(rule::list(&handle).await?.iter().any(|x| {
+            (x.family == "inet6") == r.v6
+                && r.priority.is_none_or(|p| p == x.priority)
+                && x.from == r.from
+                && x.to == r.to
+                && x.table == r.table.unwrap_or(route::MAIN_TABLE)
         }))
     }
 
-    /// The `ip link set` that restores what `change` is about to change.
-    async fn link_undo(&self, ns: &NsId, dev: &str, change: &LinkChange) -> Result<Op> {
+    /// The `ip link set` that restores what `change` is about to change, and
+    /// what the kernel drops by itself: a link moved to another namespace
+    /// loses its addresses, routes and up state; a link set down loses its
+    /// routes (and IPv6 addresses).
+    async fn link_undo(&self, ns: &NsId, dev: &str, change: &LinkChange, inside: bool) -> Result<Vec<Op>> {
         let handle = self.ns(ns).await?;
         let now = link::get(&handle, dev).await?;
+        let moving = change.ns.as_ref().is_some_and(|t| t != ns);
+        let going_down = change.up == Some(false) && now.up;
         let old = LinkChange {
-            up: change.up.map(|_| now.up),
+            up: (change.up.is_some() || moving).then_some(now.up),
             mtu: change.mtu.map(|_| now.mtu),
             mac: match (&change.mac, &now.mac) {
                 (Some(_), Some(m)) => Some(parse_mac(m)?),
@@ -240,11 +467,29 @@ impl Net {
             name: change.name.as_ref().map(|_| dev.to_string()),
             ns: change.ns.as_ref().map(|_| ns.clone()),
         };
-        Ok(Op::LinkSet {
+        let mut ops = vec![Op::LinkSet {
             ns: change.ns.clone().unwrap_or_else(|| ns.clone()),
             dev: change.name.clone().unwrap_or_else(|| dev.to_string()),
             change: old,
-        })
+        }];
+        if !inside && (moving || going_down) {
+            let addrs = addr::list(&handle, Some(dev)).await?;
+            for a in addrs {
+                let link_local = matches!(a.cidr.addr, std::net::IpAddr::V6(v) if v.segments()[0] & 0xffc0 == 0xfe80);
+                if link_local || (!moving && !a.cidr.is_ipv6()) {
+                    continue;
+                }
+                ops.push(Op::AddrAdd {
+                    ns: ns.clone(),
+                    dev: dev.to_string(),
+                    cidr: a.cidr,
+                });
+            }
+            for v6 in [false, true] {
+                ops.extend(self.routes_through(ns, dev, v6).await?);
+            }
+        }
+        Ok(ops)
     }
 
     /// Executes one op against the kernel (no tracing, no journal).
@@ -255,15 +500,14 @@ impl Net {
             Op::NsDel { name } => {
                 // Close our handle first: its fds are freed even when we are out of them.
                 self.forget(&NsId::Named(name.clone()));
-                let file = netns::open(name)?;
                 // A namespace deleted under live processes lingers, unnamed, with its devices.
-                process::kill_all(&netns::pids(&file)?).await;
-                drop(file);
+                let pids = netns::pids_of(name)?;
+                process::kill_all(&pids).await;
                 netns::remove(name)?;
-                netns::remove_etc(name)?;
             }
             Op::EtcFile { ns, file, content } => netns::write_etc(ns, file, content)?,
             Op::EtcRemove { ns, file } => netns::remove_etc_file(ns, file)?,
+            Op::EtcRmdir { ns } => netns::remove_etc_dir(ns)?,
             Op::LinkAdd { ns, link } => link::add(self, &*self.ns(ns).await?, link).await?,
             Op::LinkSet { ns, dev, change } => link::set(self, &*self.ns(ns).await?, dev, change).await?,
             Op::LinkDel { ns, dev } => link::del(&*self.ns(ns).await?, dev).await?,
@@ -273,7 +517,7 @@ impl Net {
             Op::RouteDel { ns, route } => route::del(&*self.ns(ns).await?, route).await?,
             Op::RuleAdd { ns, rule } => rule::add(&*self.ns(ns).await?, rule).await?,
             Op::RuleDel { ns, rule } => rule::del(&*self.ns(ns).await?, rule).await?,
-            Op::Sysctl { ns, key, value } => {
+            Op::Sysctl { ns, key, value, .. } => {
                 let file = self.ns_file(ns).await?;
                 let (k, v) = (key.clone(), value.clone());
                 self.thread.run_in(file, move || sysctl::write(&k, &v)).await?
@@ -288,7 +532,7 @@ impl Net {
                 }
             }
             Op::Spawn { .. } => return Err(Error::new("a spawn is started by Net::spawn, not applied")),
-            Op::Kill { pid, start } => process::kill_verified(*pid, *start).await,
+            Op::Kill { pid, start, tag } => end_trees(&[(*pid, *start, tag.clone())]).await,
         }
         Ok(true)
     }
@@ -317,13 +561,35 @@ impl Net {
         )
     }
 
+    /// Whether the rule `change` adds (or deletes) is there: `-C`, by exit code.
+    async fn ipt_present(&self, ns: &NsId, change: &IptChange) -> Result<bool> {
+        let probe = IptChange {
+            cmd: IptCmd::Append,
+            ..change.clone()
+        };
+        let args = probe.check_args().unwrap_or_default();
+        let out = self.ipt_run(ns, change.v6, "", &args, None).await?;
+        match out.code {
+            0 => Ok(true),
+            1 => Ok(false),
+            _ => Err(firewall::failure(&self.backend.binary(change.v6, ""), &args, &out)),
+        }
+    }
+
+    /// Whether a user chain exists: `-S CHAIN`, by exit code.
+    async fn ipt_chain_exists(&self, ns: &NsId, v6: bool, table: &str, chain: &str) -> Result<bool> {
+        let args: Vec<String> = ["-w", "-t", table, "-S", chain].iter().map(|s| s.to_string()).collect();
+        let out = self.ipt_run(ns, v6, "", &args, None).await?;
+        match out.code {
+            0 => Ok(true),
+            1 => Ok(false),
+            _ => Err(firewall::failure(&self.backend.binary(v6, ""), &args, &out)),
+        }
+    }
+
     async fn ipt_apply(&self, ns: &NsId, change: &IptChange, checked: bool) -> Result<bool> {
-        if !checked {
-            if let Some(check) = change.check_args() {
-                if self.ipt_run(ns, change.v6, "", &check, None).await?.code == 0 {
-                    return Ok(false);
-                }
-            }
+        if !checked && change.check_args().is_some() && self.ipt_present(ns, change).await? {
+            return Ok(false);
         }
         let args = change.args();
         let out = self.ipt_run(ns, change.v6, "", &args, None).await?;
@@ -333,42 +599,256 @@ impl Net {
         Ok(true)
     }
 
-    /// Undoes one journal step; errors are collected, not fatal.
-    async fn undo_step(&self, step: &UndoStep, errors: &mut Vec<Error>) {
+    /// An iptables undo, idempotent by looking first.
+    async fn ipt_undo(&self, ns: &NsId, change: &IptChange) -> Result<Option<String>> {
+        let already = match &change.cmd {
+            IptCmd::Delete => !self.ipt_present(ns, change).await?,
+            IptCmd::Append | IptCmd::Insert(_) => self.ipt_present(ns, change).await?,
+            IptCmd::DeleteChain => {
+                !self
+                    .ipt_chain_exists(ns, change.v6, &change.table, &change.chain)
+                    .await?
+            }
+            IptCmd::NewChain => {
+                self.ipt_chain_exists(ns, change.v6, &change.table, &change.chain)
+                    .await?
+            }
+            IptCmd::Policy(_) => false,
+        };
+        if already {
+            return Ok(None);
+        }
+        self.ipt_apply(ns, change, true).await.map(|_| None)
+    }
+
+    /// Undoes an `iptables-restore` batch: atomically if it can, else rule by
+    /// rule (some were removed behind lunet's back).
+    async fn ipt_restore_undo(&self, ns: &NsId, v6: bool, batch: &TableBatch) -> Result<Option<String>> {
+        let op = Op::IptRestore {
+            ns: ns.clone(),
+            v6,
+            batch: batch.clone(),
+        };
+        if self.execute(&op, true).await.is_ok() {
+            return Ok(None);
+        }
+        for (chain, rule) in batch.rules.iter().rev() {
+            let change = IptChange {
+                v6,
+                table: batch.table.clone(),
+                cmd: IptCmd::Delete,
+                chain: chain.clone(),
+                rule: rule.clone(),
+            };
+            self.ipt_undo(ns, &change).await?;
+        }
+        for chain in &batch.new_chains {
+            let change = IptChange {
+                v6,
+                table: batch.table.clone(),
+                cmd: IptCmd::DeleteChain,
+                chain: chain.clone(),
+                rule: vec![],
+            };
+            self.ipt_undo(ns, &change).await?;
+        }
+        Ok(None)
+    }
+
+    /// Undoes one op. `Ok(Some(note))`: it was already undone, or cannot be
+    /// restored any more (the note says which); errors are real failures.
+    async fn undo_op(&self, op: &Op) -> Result<Option<String>> {
+        let gone = |what: String| Ok(Some(what));
+        // Everything inside a namespace that is gone went with it.
+        if let (Some(NsId::Named(n)), false) = (
+            op.ns(),
+            matches!(
+                op,
+                Op::NsDel { .. } | Op::EtcFile { .. } | Op::EtcRemove { .. } | Op::EtcRmdir { .. }
+            ),
+        ) {
+            if !netns::path(&n).exists() {
+                return gone(format!("`{op}`: not needed, namespace {n:?} is gone"));
+            }
+        }
+        match op {
+            Op::NsDel { name } if !netns::path(name).exists() => {
+                return gone(format!("namespace {name:?} was already gone"));
+            }
+            Op::Sysctl {
+                ns,
+                key,
+                value,
+                expect: Some(expect),
+            } => {
+                let now = self.sysctl_get(ns, key).await?;
+                if norm(&now) == norm(value) {
+                    return Ok(None);
+                }
+                if norm(&now) != norm(expect) {
+                    return gone(format!(
+                        "sysctl {key} in {}: left at {now} (lunet set {expect}, someone changed it since; it was {value})",
+                        super::net::describe(ns)
+                    ));
+                }
+            }
+            Op::Ipt { ns, change } => return self.ipt_undo(ns, change).await,
+            Op::IptRestore { ns, v6, batch } => return self.ipt_restore_undo(ns, *v6, batch).await,
+            _ => {}
+        }
+        let err = match self.execute(op, true).await {
+            Ok(_) => return Ok(None),
+            Err(e) => e,
+        };
+        let errno = err.errno();
+        match (op, errno) {
+            (Op::NsDel { name }, Some(libc::ENOENT)) => gone(format!("namespace {name:?} was already gone")),
+            (Op::LinkDel { ns, dev }, Some(libc::ENODEV)) => gone(format!(
+                "interface {dev:?} in {} was already gone (deleted or renamed outside lunet)",
+                super::net::describe(ns)
+            )),
+            (Op::LinkSet { ns, dev, .. }, Some(libc::ENODEV)) => gone(format!(
+                "`{op}`: not restored, interface {dev:?} in {} is gone",
+                super::net::describe(ns)
+            )),
+            (Op::AddrDel { .. }, Some(libc::EADDRNOTAVAIL | libc::ENODEV)) => Ok(None),
+            (Op::AddrAdd { .. }, Some(libc::EEXIST)) => Ok(None),
+            (Op::AddrAdd { .. }, Some(libc::ENODEV)) => gone(format!("`{op}`: not restored, the interface is gone")),
+            (Op::RouteDel { .. }, Some(libc::ESRCH | libc::ENODEV)) => Ok(None),
+            (Op::RouteAdd { ns, route }, Some(libc::EEXIST)) => {
+                // Back already, or another route holds its place?
+                let handle = self.ns(ns).await?;
+                let filter = RouteFilter {
+                    table: Some(route.table.unwrap_or(route::MAIN_TABLE)),
+                    v6: Some(route.is_ipv6()),
+                    dev: route.dev.clone(),
+                };
+                let want = route.to.unwrap_or(Dest::Default { v6: route.is_ipv6() });
+                let back = route::list(&handle, &filter).await?.iter().any(|x| {
+                    Dest::parse(&x.to, route.is_ipv6()).is_ok_and(|d| d == want)
+                        && x.via == route.via
+                        && (route.metric.is_none() || x.metric == route.metric)
+                });
+                if back {
+                    Ok(None)
+                } else {
+                    Err(err.reword(format!("{err} (another route holds its place)")))
+                }
+            }
+            (Op::RouteAdd { .. }, Some(libc::ENODEV | libc::ENETUNREACH)) => {
+                gone(format!("`{op}`: not restored ({err})"))
+            }
+            (Op::RuleDel { .. }, Some(libc::ENOENT)) => Ok(None),
+            (Op::RuleAdd { .. }, Some(libc::EEXIST)) => Ok(None),
+            _ => Err(err),
+        }
+    }
+
+    /// Undoes one journal step and records it; returns whether it is done.
+    async fn undo_step(&self, step: &UndoStep, quiet: &HashSet<String>, report: &mut UndoReport) -> bool {
         let mut ok = true;
         for op in &step.ops {
-            if self.verbose() {
-                eprintln!("+ {op}");
-            }
-            if let Err(e) = self.execute(op, true).await {
-                if !(step.tolerant && already_gone(&e)) {
-                    errors.push(Error::new(format!("undo `{op}`: {e}")));
+            self.trace(op);
+            match self.undo_op(op).await {
+                Ok(None) => {}
+                Ok(Some(note)) => {
+                    if !quiet.contains(&gone_key(op)) {
+                        report.notes.push(note);
+                    }
+                }
+                Err(e) => {
+                    report.errors.push(e.reword(format!("undo `{op}`: {e}")));
                     ok = false;
                 }
             }
         }
         if ok {
-            if let Err(e) = self.with_journal(|j| j.undone(step.seq)) {
-                errors.push(e);
+            self.record_undone(step.seq, report);
+        }
+        ok
+    }
+
+    fn record_undone(&self, seq: u64, report: &mut UndoReport) {
+        report.undone += 1;
+        if let Err(e) = self.journal(|j| j.undone(seq)) {
+            let note = format!("progress could not be written to the journal ({e}); undoing again is safe");
+            if !report.notes.contains(&note) {
+                report.notes.push(note);
             }
         }
     }
 
-    /// Undoes everything the attached journal holds, newest first, going on
-    /// past failures; returns them all. `tolerant`: objects already gone are
-    /// not errors (after a custom teardown).
-    pub async fn rollback(&self, tolerant: bool) -> Vec<Error> {
-        let mut steps = self
-            .with_journal(|j| Ok(j.undo_steps()))
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        if tolerant {
-            steps.iter_mut().for_each(|s| s.tolerant = true);
+    /// Undoes every step still in effect after `mark`, newest first, going on
+    /// past failures. Steps inside a namespace or link made in the same walk
+    /// go with it; processes are ended together.
+    async fn undo_walk(&self, mark: u64) -> UndoReport {
+        let steps = self.journal(|j| j.undo_steps_since(mark, true));
+        let mut report = UndoReport::default();
+        // What later steps deleted on purpose (a scenario's own teardown):
+        // finding it gone is expected, not worth a note.
+        let quiet: HashSet<String> = steps
+            .iter()
+            .filter(|s| matches!(s.op, Op::NsDel { .. } | Op::LinkDel { .. }))
+            .map(|s| gone_key(&s.op))
+            .collect();
+        let mut covered = vec![];
+        let mut undone = HashSet::new();
+        let mut walked = 0;
+        let mut i = 0;
+        while i < steps.len() {
+            let step = &steps[i];
+            if let Some(by) = step.covered_by {
+                covered.push((step.seq, by));
+                i += 1;
+                continue;
+            }
+            if step.leave {
+                report.notes.push(format!(
+                    "`{}` was interrupted and the object may not be lunet's (it existed before): left in place",
+                    step.op
+                ));
+                self.record_undone(step.seq, &mut report);
+                i += 1;
+                continue;
+            }
+            // A run of process steps is ended at once, not one after another.
+            let kills: Vec<&UndoStep> = steps[i..]
+                .iter()
+                .take_while(|s| s.covered_by.is_none() && !s.leave && is_kill(s))
+                .collect();
+            if kills.len() > 1 {
+                let targets: Vec<(i32, u64, String)> = kills
+                    .iter()
+                    .flat_map(|s| s.ops.iter())
+                    .filter_map(|o| match o {
+                        Op::Kill { pid, start, tag } => Some((*pid, *start, tag.clone())),
+                        _ => None,
+                    })
+                    .collect();
+                for s in &kills {
+                    s.ops.iter().for_each(|o| self.trace(o));
+                }
+                end_trees(&targets).await;
+                for s in &kills {
+                    self.record_undone(s.seq, &mut report);
+                    undone.insert(s.seq);
+                }
+                i += kills.len();
+                continue;
+            }
+            if self.undo_step(step, &quiet, &mut report).await {
+                undone.insert(step.seq);
+            }
+            walked += 1;
+            if self.faults.crash_undo == Some(walked) {
+                crash();
+            }
+            i += 1;
         }
-        let mut errors = vec![];
-        for step in &steps {
-            self.undo_step(step, &mut errors).await;
+        for (seq, by) in covered {
+            if undone.contains(&by) {
+                self.record_undone(seq, &mut report);
+            }
         }
         // Namespaces are freed by the kernel asynchronously: give it a moment
         // so that what an observer sees right after is the final state.
@@ -378,48 +858,65 @@ impl Net {
         {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        errors
+        report
+    }
+
+    /// Undoes everything the journal holds, newest first.
+    pub async fn rollback(&self) -> UndoReport {
+        self.undo_walk(0).await
     }
 
     /// The journal's position now, to make a group of changes all-or-nothing.
     pub fn mark(&self) -> u64 {
-        self.with_journal(|j| Ok(j.last_seq())).ok().flatten().unwrap_or(0)
+        self.journal(|j| j.last_seq())
     }
 
     /// Undoes, through the journal, every change made after `mark`, newest first.
-    pub async fn undo_since(&self, mark: u64) -> Vec<Error> {
-        let steps = self
-            .with_journal(|j| Ok(j.undo_steps()))
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        let mut errors = vec![];
-        for step in steps.iter().filter(|s| s.seq > mark) {
-            self.undo_step(step, &mut errors).await;
-        }
-        errors
+    pub async fn undo_since(&self, mark: u64) -> UndoReport {
+        self.undo_walk(mark).await
     }
 
     /// Undoes the newest change still in effect and returns it; None if there is none.
     pub async fn undo_last(&self) -> Result<Option<Op>> {
-        let Some(step) = self.with_journal(|j| Ok(j.last_step()))?.flatten() else {
+        let Some(step) = self.journal(|j| j.last_step()) else {
             return Ok(None);
         };
-        let op = self
-            .with_journal(|j| Ok(j.entries().iter().find(|e| e.seq == step.seq).map(|e| e.op.clone())))?
-            .flatten();
-        if step.ops.is_empty() {
-            if let Some(op) = &op {
-                if matches!(op, Op::NsDel { .. } | Op::LinkDel { .. } | Op::Kill { .. }) {
-                    return Err(Error::new(format!("the last change (`{op}`) cannot be undone")));
-                }
-            }
+        if step.ops.is_empty() && matches!(step.op, Op::NsDel { .. } | Op::LinkDel { .. } | Op::Kill { .. }) {
+            return Err(Error::new(format!("the last change (`{}`) cannot be undone", step.op)));
         }
-        let mut errors = vec![];
-        self.undo_step(&step, &mut errors).await;
-        match errors.into_iter().next() {
+        let mut report = UndoReport::default();
+        if step.leave {
+            self.record_undone(step.seq, &mut report);
+            return Ok(Some(step.op));
+        }
+        self.undo_step(&step, &HashSet::new(), &mut report).await;
+        match report.errors.into_iter().next() {
             Some(e) => Err(e),
-            None => Ok(op),
+            None => Ok(Some(step.op)),
         }
     }
+}
+
+fn is_kill(s: &UndoStep) -> bool {
+    !s.ops.is_empty() && s.ops.iter().all(|o| matches!(o, Op::Kill { .. }))
+}
+
+/// The object an op deletes, as a key for "deleted on purpose".
+fn gone_key(op: &Op) -> String {
+    match op {
+        Op::NsDel { name } => format!("ns {name}"),
+        Op::LinkDel { ns, dev } => format!("link {ns} {dev}"),
+        _ => String::new(),
+    }
+}
+
+/// Ends process trees: each pid (if it is still the process started at
+/// `start`) with its group, and every process carrying its tag.
+async fn end_trees(targets: &[(i32, u64, String)]) {
+    let pids: Vec<i32> = targets
+        .iter()
+        .filter(|(pid, start, _)| *pid > 0 && process::start_time(*pid) == Some(*start))
+        .map(|(pid, _, _)| *pid)
+        .collect();
+    process::kill_all(&pids).await;
 }

@@ -22,12 +22,13 @@ pub enum Backend {
 }
 
 impl Backend {
-    pub fn from_env() -> Result<Backend> {
-        match std::env::var("LUNET_IPTABLES").as_deref() {
-            Err(_) | Ok("") => Ok(Backend::Default),
-            Ok("nft") => Ok(Backend::Nft),
-            Ok("legacy") => Ok(Backend::Legacy),
-            Ok(other) => Err(Error::new(format!(
+    /// From the value of `LUNET_IPTABLES` (handed over by the CLI).
+    pub fn parse(v: Option<&str>) -> Result<Backend> {
+        match v {
+            None | Some("") => Ok(Backend::Default),
+            Some("nft") => Ok(Backend::Nft),
+            Some("legacy") => Ok(Backend::Legacy),
+            Some(other) => Err(Error::new(format!(
                 "LUNET_IPTABLES={other:?}: expected \"nft\" or \"legacy\""
             ))),
         }

@@ -7,10 +7,11 @@
 //! process killed at any point leaves every record it wrote (a torn last line
 //! is ignored). The file is locked (`flock`) while a lunet process uses it.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -22,10 +23,16 @@ use super::op::{LinkKind, Op};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum Record {
+    /// Written before the kernel is touched. For a create, lunet looked first:
+    /// the object did not exist (`maybe_theirs` false), so an intent whose
+    /// outcome never got written is lunet's to undo; with `maybe_theirs` an
+    /// unfinished create is left alone (it may be someone else's).
     Intent {
         seq: u64,
         op: Op,
         undo: Vec<Op>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        maybe_theirs: bool,
     },
     Done {
         seq: u64,
@@ -62,62 +69,81 @@ pub struct Entry {
     pub op: Op,
     pub undo: Vec<Op>,
     pub state: State,
+    pub maybe_theirs: bool,
 }
 
 /// One step of an undo walk.
+#[derive(Debug, Clone)]
 pub struct UndoStep {
     pub seq: u64,
+    pub op: Op,
     pub ops: Vec<Op>,
-    /// The outcome was never recorded: missing objects are not errors.
-    pub tolerant: bool,
+    /// The outcome was never recorded.
+    pub pending: bool,
+    /// Undoing an older step of the same walk (deleting the namespace or link
+    /// this step acted in) undoes this one too: it is not run on its own.
+    pub covered_by: Option<u64>,
+    /// An unfinished create of an object lunet could not prove it made: left alone.
+    pub leave: bool,
 }
 
 pub struct Journal {
     file: Option<File>,
     pub path: Option<PathBuf>,
     entries: Vec<Entry>,
+    /// seq → position in `entries` (outcomes are recorded in O(1)).
+    index: HashMap<u64, usize>,
+    /// Namespaces and links this journal created and has not undone.
     created_ns: HashSet<String>,
     created_links: HashSet<(NsId, String)>,
-    /// Every change gets its own inverse (no coverage by later undos), for one-at-a-time undo.
-    precise: bool,
+    /// Set when a record could not be written (disk full): the file lags behind memory.
+    pub write_error: Option<Error>,
 }
 
 fn lock(f: &File, path: &Path) -> Result<()> {
-    // SAFETY: flock on an fd we own.
+    // SAFETY: flock on an fd we own; the lock lives as long as the file.
     if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } < 0 {
         return Err(Error::new(format!(
             "{} is in use by another lunet process (wait for it to finish)",
             path.display()
-        )));
+        ))
+        .with_errno(libc::EWOULDBLOCK));
     }
     Ok(())
 }
 
+/// The link a link-level op acts on, for coverage.
+fn link_of(op: &Op) -> Option<(NsId, &str)> {
+    match op {
+        Op::LinkSet { ns, dev, change } if change.name.is_none() && change.ns.is_none() => Some((ns.clone(), dev)),
+        // (Not routes: a route through a link lunet made can hold the place
+        // of one to be restored elsewhere, so it is deleted first, in order.)
+        Op::AddrAdd { ns, dev, .. } => Some((ns.clone(), dev)),
+        _ => None,
+    }
+}
+
 impl Journal {
-    /// A journal kept in memory only (a plain `lunet run`).
+    /// A journal kept in memory only.
     pub fn in_memory() -> Journal {
         Journal {
             file: None,
             path: None,
             entries: vec![],
+            index: HashMap::new(),
             created_ns: HashSet::new(),
             created_links: HashSet::new(),
-            precise: false,
+            write_error: None,
         }
     }
 
-    /// See `precise`: for the REPL's one-at-a-time `.undo`.
-    pub fn precise(mut self) -> Journal {
-        self.precise = true;
-        self
-    }
-
-    /// Creates a new journal file; fails if there is one.
+    /// Creates a new journal file (0600); fails if there is one.
     pub fn create(path: &Path) -> Result<Journal> {
         let f = OpenOptions::new()
             .create_new(true)
             .append(true)
             .read(true)
+            .mode(0o600)
             .open(path)
             .map_err(|e| Error::io(format!("create journal {}", path.display()), e))?;
         lock(&f, path)?;
@@ -136,13 +162,7 @@ impl Journal {
             .map_err(|e| Error::io(format!("open journal {}", path.display()), e))?;
         lock(&f, path)?;
         let mut j = Journal::in_memory();
-        for line in BufReader::new(&f).lines() {
-            let line = line.map_err(|e| Error::io(format!("read journal {}", path.display()), e))?;
-            // A torn last line (killed mid-write) is not a record.
-            if let Ok(r) = serde_json::from_str::<Record>(&line) {
-                j.replay(r);
-            }
-        }
+        j.load(&f);
         j.file = Some(f);
         j.path = Some(path.to_path_buf());
         Ok(j)
@@ -152,30 +172,50 @@ impl Journal {
     pub fn read(path: &Path) -> Result<Journal> {
         let f = File::open(path).map_err(|e| Error::io(format!("open journal {}", path.display()), e))?;
         let mut j = Journal::in_memory();
-        for line in BufReader::new(&f).lines().map_while(|l| l.ok()) {
-            if let Ok(r) = serde_json::from_str::<Record>(&line) {
-                j.replay(r);
-            }
-        }
+        j.load(&f);
         j.path = Some(path.to_path_buf());
         Ok(j)
     }
 
+    /// Replays every whole record; a torn or damaged line is skipped.
+    fn load(&mut self, f: &File) {
+        for line in BufReader::new(f).split(b'\n').map_while(|l| l.ok()) {
+            if let Ok(r) = serde_json::from_slice::<Record>(&line) {
+                self.replay(r);
+            }
+        }
+    }
+
+    fn entry_mut(&mut self, seq: u64) -> Option<&mut Entry> {
+        let i = *self.index.get(&seq)?;
+        self.entries.get_mut(i)
+    }
+
     fn replay(&mut self, r: Record) {
         match r {
-            Record::Intent { seq, op, undo } => {
-                self.track(&op);
+            Record::Intent {
+                seq,
+                op,
+                undo,
+                maybe_theirs,
+            } => {
+                if self.index.contains_key(&seq) {
+                    return;
+                }
+                self.track(&op, true);
+                self.index.insert(seq, self.entries.len());
                 self.entries.push(Entry {
                     seq,
                     op,
                     undo,
                     state: State::Pending,
+                    maybe_theirs,
                 });
             }
             Record::Done { seq, changed } => self.set_state(seq, if changed { State::Done } else { State::Unchanged }),
             Record::Failed { seq, error } => self.set_state(seq, State::Failed(error)),
             Record::Undo { seq, undo } => {
-                if let Some(e) = self.entries.iter_mut().find(|e| e.seq == seq) {
+                if let Some(e) = self.entry_mut(seq) {
                     e.undo = undo;
                 }
             }
@@ -184,66 +224,92 @@ impl Journal {
     }
 
     fn set_state(&mut self, seq: u64, state: State) {
-        if let Some(e) = self.entries.iter_mut().find(|e| e.seq == seq) {
-            e.state = state;
+        let gone = matches!(state, State::Failed(_) | State::Undone | State::Unchanged);
+        let Some(e) = self.entry_mut(seq) else { return };
+        e.state = state;
+        if gone {
+            let op = e.op.clone();
+            self.track(&op, false);
         }
     }
 
+    /// Appends a record. If the file cannot take it (disk full), an intent is
+    /// refused (so the change is not made), while an outcome is still kept in
+    /// memory: this process knows what happened, and a later walk that only
+    /// has the file re-checks the step, which undo does safely.
     fn write(&mut self, r: Record) -> Result<()> {
         if let Some(f) = &mut self.file {
             let mut line = serde_json::to_string(&r).map_err(|e| Error::new(format!("journal: {e}")))?;
             line.push('\n');
             // One write per record: a crash leaves whole records (or a torn last line).
-            f.write_all(line.as_bytes())
-                .map_err(|e| Error::io("write the journal", e))?;
+            if let Err(e) = f.write_all(line.as_bytes()) {
+                let err = Error::io("write the journal", e);
+                self.write_error = Some(err.clone());
+                if !matches!(r, Record::Intent { .. }) {
+                    self.replay(r);
+                }
+                return Err(err);
+            }
         }
         self.replay(r);
         Ok(())
     }
 
-    fn track(&mut self, op: &Op) {
+    /// Records what this journal made (namespaces, links), or forgets it again.
+    fn track(&mut self, op: &Op, made: bool) {
+        let mut links = vec![];
         match op {
             Op::NsAdd { name } => {
-                self.created_ns.insert(name.clone());
+                if made {
+                    self.created_ns.insert(name.clone());
+                } else {
+                    self.created_ns.remove(name);
+                }
             }
             Op::LinkAdd { ns, link } => {
-                self.created_links.insert((ns.clone(), link.name.clone()));
+                links.push((ns.clone(), link.name.clone()));
                 if let LinkKind::Veth { peer, peer_ns } = &link.kind {
-                    self.created_links.insert((peer_ns.clone(), peer.clone()));
+                    links.push((peer_ns.clone(), peer.clone()));
                 }
             }
             _ => {}
         }
+        for l in links {
+            if made {
+                self.created_links.insert(l);
+            } else {
+                self.created_links.remove(&l);
+            }
+        }
     }
 
-    /// Whether undoing `op` is already covered by undoing something made
-    /// earlier in this journal (a namespace it made goes with all it holds;
-    /// an attribute change on a link it made goes with the link).
-    pub fn covered(&self, op: &Op) -> bool {
-        if self.precise {
+    /// Whether this journal made namespace `name` (and has not undone it).
+    pub fn made_ns(&self, name: &str) -> bool {
+        self.created_ns.contains(name)
+    }
+
+    /// Whether `op` acts inside something this journal made (a namespace or a
+    /// link it created): then an unfinished `op` goes when that goes, and
+    /// lunet need not look at the kernel before making it.
+    pub fn inside_made(&self, op: &Op) -> bool {
+        if matches!(op, Op::NsAdd { .. } | Op::NsDel { .. }) {
             return false;
         }
-        let in_created_ns = matches!(op.ns(), Some(NsId::Named(n)) if self.created_ns.contains(&n));
-        match op {
-            Op::NsAdd { .. } | Op::NsDel { .. } | Op::Kill { .. } => false,
-            // A link moved out of a namespace would outlive it: always undo moves.
-            Op::LinkSet { change, .. } if change.ns.is_some() => false,
-            Op::Spawn { ns: NsId::Named(_), .. } => false,
-            _ if in_created_ns => true,
-            Op::LinkSet { ns, dev, change } => {
-                change.name.is_none() && self.created_links.contains(&(ns.clone(), dev.clone()))
+        if let Some(NsId::Named(n)) = op.ns() {
+            if self.created_ns.contains(&n) {
+                return true;
             }
-            Op::AddrAdd { ns, dev, .. } => self.created_links.contains(&(ns.clone(), dev.clone())),
-            _ => false,
         }
+        link_of(op).is_some_and(|(ns, dev)| self.created_links.contains(&(ns, dev.to_string())))
     }
 
-    pub fn intent(&mut self, op: &Op, undo: Vec<Op>) -> Result<u64> {
-        let seq = self.entries.last().map(|e| e.seq + 1).unwrap_or(1);
+    pub fn intent(&mut self, op: &Op, undo: Vec<Op>, maybe_theirs: bool) -> Result<u64> {
+        let seq = self.last_seq() + 1;
         self.write(Record::Intent {
             seq,
             op: op.clone(),
             undo,
+            maybe_theirs,
         })?;
         Ok(seq)
     }
@@ -263,6 +329,9 @@ impl Journal {
         self.write(Record::Undo { seq, undo })
     }
 
+    /// Records that a step was undone. When the file cannot be written (disk
+    /// full), memory still knows: the walk goes on, and a later `down`
+    /// re-runs the step, which finds it already undone.
     pub fn undone(&mut self, seq: u64) -> Result<()> {
         self.write(Record::Undone { seq })
     }
@@ -276,35 +345,109 @@ impl Journal {
         &self.entries
     }
 
-    /// Steps that undo everything still in effect, newest first.
-    pub fn undo_steps(&self) -> Vec<UndoStep> {
-        self.entries
+    pub fn entry(&self, seq: u64) -> Option<&Entry> {
+        self.entries.get(*self.index.get(&seq)?)
+    }
+
+    /// Steps that undo everything still in effect after `mark`, newest first.
+    /// With `cover`, a step inside a namespace or link that an older step of
+    /// the same walk made is marked `covered_by` that step.
+    pub fn undo_steps_since(&self, mark: u64, cover: bool) -> Vec<UndoStep> {
+        let live: Vec<&Entry> = self
+            .entries
             .iter()
+            .filter(|e| e.seq > mark && matches!(e.state, State::Done | State::Pending))
+            .collect();
+        // Oldest creator of each namespace / link within the walk.
+        let mut ns_by: HashMap<&str, u64> = HashMap::new();
+        let mut link_by: HashMap<(NsId, &str), u64> = HashMap::new();
+        if cover {
+            for e in &live {
+                match &e.op {
+                    Op::NsAdd { name } => {
+                        ns_by.entry(name).or_insert(e.seq);
+                    }
+                    Op::LinkAdd { ns, link } => {
+                        link_by.entry((ns.clone(), &link.name)).or_insert(e.seq);
+                        if let LinkKind::Veth { peer, peer_ns } = &link.kind {
+                            link_by.entry((peer_ns.clone(), peer)).or_insert(e.seq);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        live.iter()
             .rev()
-            .filter_map(|e| match e.state {
-                State::Done => Some(UndoStep {
+            .map(|e| {
+                let covered_by = if cover {
+                    coverer(&e.op, e.seq, &ns_by, &link_by)
+                } else {
+                    None
+                };
+                UndoStep {
                     seq: e.seq,
+                    op: e.op.clone(),
                     ops: e.undo.clone(),
-                    tolerant: false,
-                }),
-                State::Pending => Some(UndoStep {
-                    seq: e.seq,
-                    ops: e.undo.clone(),
-                    tolerant: true,
-                }),
-                _ => None,
+                    pending: e.state == State::Pending,
+                    covered_by,
+                    leave: e.state == State::Pending && e.maybe_theirs,
+                }
             })
             .collect()
     }
 
-    /// Undo steps back to (not including) `seq` — for `.undo` of the last change.
+    /// Every step still in effect, newest first, with coverage.
+    pub fn undo_steps(&self) -> Vec<UndoStep> {
+        self.undo_steps_since(0, true)
+    }
+
+    /// The newest step still in effect (undone on its own: no coverage).
     pub fn last_step(&self) -> Option<UndoStep> {
-        self.undo_steps().into_iter().next()
+        let e = self
+            .entries
+            .iter()
+            .rev()
+            .find(|e| matches!(e.state, State::Done | State::Pending))?;
+        Some(UndoStep {
+            seq: e.seq,
+            op: e.op.clone(),
+            ops: e.undo.clone(),
+            pending: e.state == State::Pending,
+            covered_by: None,
+            leave: e.state == State::Pending && e.maybe_theirs,
+        })
     }
 
     /// Whether anything is still in effect.
     pub fn is_empty(&self) -> bool {
-        self.undo_steps().is_empty()
+        !self
+            .entries
+            .iter()
+            .any(|e| matches!(e.state, State::Done | State::Pending))
+    }
+}
+
+/// The older step whose undo also undoes `op` (seq `seq`), if any.
+fn coverer(op: &Op, seq: u64, ns_by: &HashMap<&str, u64>, link_by: &HashMap<(NsId, &str), u64>) -> Option<u64> {
+    let older = |s: Option<&u64>| s.copied().filter(|s| *s < seq);
+    match op {
+        // Namespaces are undone by themselves; processes are ended as a tree
+        // (deleting their namespace would only end the ones still inside it);
+        // a link moved to another namespace would outlive its first one;
+        // /etc/netns files are kept apart from the namespace.
+        Op::NsAdd { .. } | Op::NsDel { .. } | Op::Kill { .. } | Op::Spawn { .. } => None,
+        Op::EtcFile { .. } | Op::EtcRemove { .. } | Op::EtcRmdir { .. } => None,
+        Op::LinkSet { change, .. } if change.ns.is_some() => None,
+        _ => {
+            if let Some(NsId::Named(n)) = op.ns() {
+                if let Some(s) = older(ns_by.get(n.as_str())) {
+                    return Some(s);
+                }
+            }
+            let (ns, dev) = link_of(op)?;
+            older(link_by.get(&(ns, dev)))
+        }
     }
 }
 
@@ -323,34 +466,40 @@ mod tests {
         Op::NsAdd { name: n.into() }
     }
 
+    fn ns_del(n: &str) -> Vec<Op> {
+        vec![Op::NsDel { name: n.into() }]
+    }
+
     #[test]
     fn replays_and_undoes_newest_first() {
         let p = tmp("replay");
         {
             let mut j = Journal::create(&p).unwrap();
-            let s1 = j.intent(&ns_add("a"), vec![Op::NsDel { name: "a".into() }]).unwrap();
+            let s1 = j.intent(&ns_add("a"), ns_del("a"), false).unwrap();
             j.done(s1, true).unwrap();
-            let s2 = j.intent(&ns_add("b"), vec![Op::NsDel { name: "b".into() }]).unwrap();
+            let s2 = j.intent(&ns_add("b"), ns_del("b"), false).unwrap();
             j.failed(s2, &Error::new("exists")).unwrap();
-            let _s3 = j.intent(&ns_add("c"), vec![Op::NsDel { name: "c".into() }]).unwrap();
+            let _s3 = j.intent(&ns_add("c"), ns_del("c"), false).unwrap();
             // killed here: no outcome for c
         }
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
         let j = Journal::open(&p).unwrap();
         let steps = j.undo_steps();
         assert_eq!(steps.len(), 2);
-        assert_eq!(steps[0].ops, [Op::NsDel { name: "c".into() }]);
-        assert!(steps[0].tolerant);
-        assert_eq!(steps[1].ops, [Op::NsDel { name: "a".into() }]);
-        assert!(!steps[1].tolerant);
+        assert_eq!(steps[0].ops, ns_del("c"));
+        assert!(steps[0].pending && !steps[0].leave);
+        assert_eq!(steps[1].ops, ns_del("a"));
+        assert!(!steps[1].pending);
         std::fs::remove_file(&p).unwrap();
     }
 
     #[test]
-    fn a_torn_last_line_is_ignored_and_the_file_is_locked() {
+    fn a_torn_last_line_and_junk_are_ignored_and_the_file_is_locked() {
         let p = tmp("torn");
         {
             let mut j = Journal::create(&p).unwrap();
-            let s = j.intent(&ns_add("a"), vec![Op::NsDel { name: "a".into() }]).unwrap();
+            let s = j.intent(&ns_add("a"), ns_del("a"), false).unwrap();
             j.done(s, true).unwrap();
             assert!(Journal::open(&p).err().unwrap().to_string().contains("in use"));
         }
@@ -358,7 +507,7 @@ mod tests {
             .append(true)
             .open(&p)
             .unwrap()
-            .write_all(b"{\"intent\":{\"seq\":2,\"op")
+            .write_all(b"\xff\xfe junk\n{\"intent\":{\"seq\":2,\"op")
             .unwrap();
         let j = Journal::open(&p).unwrap();
         assert_eq!(j.entries().len(), 1);
@@ -367,60 +516,101 @@ mod tests {
     }
 
     #[test]
-    fn changes_inside_what_it_made_are_covered() {
+    fn an_unfinished_create_that_may_be_someone_elses_is_left() {
         let mut j = Journal::in_memory();
-        j.intent(&ns_add("a"), vec![]).unwrap();
+        let r = Op::RouteAdd {
+            ns: NsId::Host,
+            route: Default::default(),
+        };
+        j.intent(&r, vec![], true).unwrap();
+        assert!(j.undo_steps()[0].leave);
+        let s = j.intent(&r, vec![], true).unwrap();
+        j.done(s, true).unwrap();
+        assert!(!j.undo_steps()[0].leave, "a finished create is lunet's");
+    }
+
+    fn veth(name: &str, peer_ns: &NsId) -> Op {
+        Op::LinkAdd {
+            ns: NsId::Host,
+            link: NewLink {
+                name: name.into(),
+                kind: LinkKind::Veth {
+                    peer: "eth0".into(),
+                    peer_ns: peer_ns.clone(),
+                },
+                mtu: None,
+                mac: None,
+                master: None,
+                up: false,
+            },
+        }
+    }
+
+    #[test]
+    fn coverage_is_decided_when_undoing_and_every_step_keeps_its_own_undo() {
+        let mut j = Journal::in_memory();
         let a = NsId::Named("a".into());
         let up = LinkChange {
             up: Some(true),
             ..Default::default()
         };
-        assert!(j.covered(&Op::LinkSet {
+        let s1 = j.intent(&ns_add("a"), ns_del("a"), false).unwrap();
+        let lo = Op::LinkSet {
             ns: a.clone(),
             dev: "lo".into(),
-            change: up.clone()
-        }));
-        let veth = NewLink {
-            name: "v0".into(),
-            kind: LinkKind::Veth {
-                peer: "eth0".into(),
-                peer_ns: a.clone(),
-            },
-            mtu: None,
-            mac: None,
-            master: None,
-            up: false,
+            change: up.clone(),
         };
-        assert!(!j.covered(&Op::LinkAdd {
-            ns: NsId::Host,
-            link: veth.clone()
-        }));
-        j.intent(
-            &Op::LinkAdd {
-                ns: NsId::Host,
-                link: veth,
-            },
-            vec![],
-        )
-        .unwrap();
-        assert!(j.covered(&Op::LinkSet {
+        assert!(j.inside_made(&lo));
+        let s2 = j
+            .intent(
+                &lo,
+                vec![Op::LinkDel {
+                    ns: a.clone(),
+                    dev: "x".into(),
+                }],
+                false,
+            )
+            .unwrap();
+        let s3 = j.intent(&veth("v0", &a), vec![], false).unwrap();
+        let v0up = Op::LinkSet {
             ns: NsId::Host,
             dev: "v0".into(),
-            change: up.clone()
-        }));
-        assert!(!j.covered(&Op::LinkSet {
-            ns: NsId::Host,
-            dev: "eth9".into(),
-            change: up
-        }));
-        let moved = LinkChange {
-            ns: Some(NsId::Host),
-            ..Default::default()
+            change: up.clone(),
         };
-        assert!(!j.covered(&Op::LinkSet {
-            ns: a,
+        assert!(j.inside_made(&v0up));
+        let s4 = j
+            .intent(
+                &v0up,
+                vec![Op::LinkDel {
+                    ns: NsId::Host,
+                    dev: "y".into(),
+                }],
+                false,
+            )
+            .unwrap();
+        let moved = Op::LinkSet {
+            ns: a.clone(),
             dev: "eth0".into(),
-            change: moved
-        }));
+            change: LinkChange {
+                ns: Some(NsId::Host),
+                ..Default::default()
+            },
+        };
+        let s5 = j.intent(&moved, vec![], false).unwrap();
+        for s in [s1, s2, s3, s4, s5] {
+            j.done(s, true).unwrap();
+        }
+        let steps = j.undo_steps();
+        let by = |seq: u64| steps.iter().find(|s| s.seq == seq).unwrap().covered_by;
+        assert_eq!(by(s5), None, "a move out of a namespace is always undone");
+        assert_eq!(by(s4), Some(s3));
+        assert_eq!(by(s3), None);
+        assert_eq!(by(s2), Some(s1));
+        // Undoing just the newest change (net.undo) runs its own inverse.
+        let last = j.undo_steps_since(s3, true);
+        assert!(last.iter().all(|s| s.covered_by.is_none()));
+        assert_eq!(j.entry(s4).unwrap().undo.len(), 1);
+        j.undone(s1).unwrap();
+        assert!(!j.made_ns("a"));
     }
 }

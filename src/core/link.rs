@@ -136,7 +136,7 @@ pub async fn add(net: &Net, ns: &Namespace, link: &NewLink) -> Result<()> {
         b = b.up();
     }
     let err = match ns.nl.link().add(b.build()).execute().await {
-        Ok(()) => return Ok(()),
+        Ok(()) => return veth_peer_up(net, ns, link).await,
         Err(e) => add_fail(ns, link, e),
     };
     match &link.kind {
@@ -148,6 +148,33 @@ pub async fn add(net: &Net, ns: &Namespace, link: &NewLink) -> Result<()> {
         }
         _ => Err(err),
     }
+}
+
+/// A veth peer cannot be created up (ENOTCONN): it is brought up right after,
+/// and if that fails the pair is deleted again, so the change is all or nothing.
+async fn veth_peer_up(net: &Net, ns: &Namespace, link: &NewLink) -> Result<()> {
+    let LinkKind::Veth { peer, peer_ns } = &link.kind else {
+        return Ok(());
+    };
+    if !link.up {
+        return Ok(());
+    }
+    let peer_handle = net.ns(peer_ns).await?;
+    let up = async {
+        let idx = index(&peer_handle, peer).await?;
+        peer_handle
+            .nl
+            .link()
+            .set(LinkUnspec::new_with_index(idx).up().build())
+            .execute()
+            .await
+            .map_err(|e| fail(&peer_handle, peer, e))
+    };
+    if let Err(e) = up.await {
+        let _ = del(ns, &link.name).await;
+        return Err(e);
+    }
+    Ok(())
 }
 
 fn add_fail(ns: &Namespace, link: &NewLink, e: rtnetlink::Error) -> Error {

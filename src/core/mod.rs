@@ -2,9 +2,10 @@
 //! sysctls, driven over netlink. It knows nothing of Lua.
 
 pub mod addr;
-mod apply;
+pub mod apply;
 pub mod error;
 pub mod firewall;
+pub mod fwrules;
 pub mod journal;
 pub mod link;
 pub mod monitor;

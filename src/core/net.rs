@@ -96,38 +96,65 @@ fn route_socket() -> Result<Socket> {
     Ok(s)
 }
 
+/// How the CLI sets up the core: the core reads no environment and prints nothing itself.
+pub struct Config {
+    /// Trace every change (`trace` gets `+ ip …` lines).
+    pub verbose: bool,
+    /// Plan mode: changes are handed to `plan_out` as commands, never made,
+    /// and reads see an empty system.
+    pub plan: bool,
+    pub backend: Backend,
+    /// Test hooks: make the k-th journaled change fail, or kill the process around it.
+    pub faults: Faults,
+    pub trace: Box<dyn Fn(&str)>,
+    pub plan_out: Box<dyn Fn(&str)>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            verbose: false,
+            plan: false,
+            backend: Backend::Default,
+            faults: Faults::default(),
+            trace: Box::new(|_| {}),
+            plan_out: Box::new(|_| {}),
+        }
+    }
+}
+
 pub struct Net {
     pub(super) thread: NsThread,
     open: Mutex<HashMap<NsId, Arc<Namespace>>>,
     verbose: bool,
-    pub(super) journal: Mutex<Option<Journal>>,
+    /// Every change is journaled (in memory until a file is attached).
+    pub(super) journal: Mutex<Journal>,
     pub(super) backend: Backend,
-    /// Test hooks: make the k-th journaled change fail, or kill the process around it.
     pub(super) faults: Faults,
-    /// Plan mode: changes are printed as commands, never made.
+    pub(super) tracer: Box<dyn Fn(&str)>,
+    plan_out: Box<dyn Fn(&str)>,
     plan: bool,
 }
 
 impl Net {
     /// Must be called inside a tokio runtime (netlink connections are tasks).
-    pub fn new(verbose: bool) -> Result<Net> {
+    pub fn new(cfg: Config) -> Result<Net> {
         Ok(Net {
             thread: NsThread::start()?,
             open: Mutex::new(HashMap::new()),
-            verbose,
-            journal: Mutex::new(None),
-            backend: Backend::from_env()?,
-            faults: Faults::from_env(),
-            plan: false,
+            verbose: cfg.verbose,
+            journal: Mutex::new(Journal::in_memory()),
+            backend: cfg.backend,
+            faults: cfg.faults,
+            tracer: cfg.trace,
+            plan_out: cfg.plan_out,
+            plan: cfg.plan,
         })
     }
 
-    /// A `Net` that changes nothing: every change is printed (stdout) as the
-    /// equivalent shell command, and reads see an empty system.
-    pub fn new_plan() -> Result<Net> {
-        let mut n = Net::new(false)?;
-        n.plan = true;
-        Ok(n)
+    /// In plan mode: one line of the plan.
+    pub fn plan_out(&self, line: &str) {
+        (self.plan_out)(line);
     }
 
     pub fn is_plan(&self) -> bool {
@@ -172,24 +199,18 @@ impl Net {
     /// `ip netns add NAME` (and `ip -n NAME link set lo up` when `lo_up`).
     /// All or nothing: if bringing lo up fails, the namespace is removed again.
     pub async fn ns_add(&self, name: &str, lo_up: bool) -> Result<()> {
-        let mark = self.mark();
-        self.apply(&Op::NsAdd { name: name.into() }).await?;
+        let mut ops = vec![Op::NsAdd { name: name.into() }];
         if lo_up {
-            let up = LinkChange {
-                up: Some(true),
-                ..Default::default()
-            };
-            let lo = Op::LinkSet {
+            ops.push(Op::LinkSet {
                 ns: NsId::Named(name.into()),
                 dev: "lo".into(),
-                change: up,
-            };
-            if let Err(e) = self.apply(&lo).await {
-                self.undo_since(mark).await;
-                return Err(e);
-            }
+                change: LinkChange {
+                    up: Some(true),
+                    ..Default::default()
+                },
+            });
         }
-        Ok(())
+        self.transaction(&ops).await
     }
 
     pub fn verbose(&self) -> bool {
@@ -199,7 +220,7 @@ impl Net {
     /// A read, traced like a change when verbose.
     pub fn trace_read(&self, what: impl FnOnce() -> String) {
         if self.verbose {
-            eprintln!("+ {}", what());
+            (self.tracer)(&format!("+ {}", what()));
         }
     }
 
@@ -224,9 +245,9 @@ impl Net {
                 Ok((file, route_socket()?))
             })
             .await;
-        match made {
-            Ok((file, sock)) => {
-                self.remember(Namespace::connect(NsId::Named(name.into()), file, sock)?);
+        match made.and_then(|(file, sock)| Namespace::connect(NsId::Named(name.into()), file, sock)) {
+            Ok(ns) => {
+                self.remember(ns);
                 Ok(())
             }
             Err(e) => {
@@ -288,7 +309,7 @@ impl Net {
     pub async fn exec(&self, id: &NsId, spec: &ExecSpec) -> Result<ExecResult> {
         self.trace_read(|| format!("{}{}", id.exec_prefix(), spec.command_line()));
         if self.plan {
-            println!("{}{}", id.exec_prefix(), spec.command_line());
+            self.plan_out(&format!("{}{}", id.exec_prefix(), spec.command_line()));
             return Ok(ExecResult {
                 code: Some(0),
                 signal: None,
@@ -302,48 +323,58 @@ impl Net {
     }
 
     /// Starts a background process inside a namespace (`ip netns exec NS CMD &`),
-    /// journaled so that undo ends it.
+    /// journaled like any change: the intent (with the tag that marks its
+    /// whole process tree) is written before it starts, so undo ends it even
+    /// if lunet dies before learning its pid.
     pub fn spawn(&self, id: &NsId, spec: &ExecSpec, output: Output) -> Result<Proc> {
+        let tag = process::new_tag();
         let op = Op::Spawn {
             ns: id.clone(),
             argv: spec.words(),
+            tag: tag.clone(),
         };
-        if self.verbose {
-            eprintln!("+ {op}");
-        }
+        self.trace(&op);
         if self.plan {
             match &output {
                 Output::File(p) => {
                     let line = op.to_string();
                     let cmd = line.strip_suffix(" &").unwrap_or(&line);
-                    println!("{cmd} >>{} 2>&1 &", super::words::quote(&p.display().to_string()));
+                    self.plan_out(&format!(
+                        "{cmd} >>{} 2>&1 &",
+                        super::words::quote(&p.display().to_string())
+                    ));
                 }
-                _ => println!("{op}"),
+                _ => self.plan_out(&op.to_string()),
             }
             // A stand-in that does nothing (and opens no log), so the script can go on.
             let stand_in = ExecSpec {
                 argv: vec!["true".into()],
                 ..Default::default()
             };
-            return process::spawn(&NsId::Host, None, &stand_in, Output::Null);
+            return process::spawn(&NsId::Host, None, &stand_in, Output::Null, &process::new_tag());
         }
         let file = self.exec_target(id)?;
-        let seq = self.journal_intent(&op, vec![])?;
-        let res = process::spawn(id, file.as_ref(), spec, output);
-        if let Some(seq) = seq {
-            match &res {
-                Ok(p) => {
-                    let undo = vec![Op::Kill {
-                        pid: p.pid,
-                        start: process::start_time(p.pid).unwrap_or(0),
-                    }];
-                    self.with_journal(|j| j.set_undo(seq, undo).and_then(|_| j.done(seq, true)))?;
-                }
-                Err(e) => {
-                    self.with_journal(|j| j.failed(seq, e))?;
-                }
+        let undo = vec![Op::Kill {
+            pid: 0,
+            start: 0,
+            tag: tag.clone(),
+        }];
+        let seq = self.journal_intent(&op, undo, false)?;
+        let res = process::spawn(id, file.as_ref(), spec, output, &tag);
+        self.faults_after(seq);
+        let mut j = self.journal.lock().unwrap();
+        match &res {
+            Ok(p) => {
+                let undo = vec![Op::Kill {
+                    pid: p.pid,
+                    start: process::start_time(p.pid).unwrap_or(0),
+                    tag,
+                }];
+                j.set_undo(seq, undo).and_then(|_| j.done(seq, true))?;
             }
+            Err(e) => j.failed(seq, e)?,
         }
+        drop(j);
         res
     }
 }

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::ErrorKind;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -60,7 +60,7 @@ pub fn path(name: &str) -> PathBuf {
 }
 
 fn not_found(name: &str) -> Error {
-    Error::new(format!("namespace {name:?} does not exist"))
+    Error::new(format!("namespace {name:?} does not exist")).with_errno(libc::ENOENT)
 }
 
 /// Creates /run/netns and makes it a shared mount point (once per process), like `ip netns add`.
@@ -194,7 +194,20 @@ pub fn identify(pid: i32) -> Result<Option<String>> {
 
 /// Processes whose network namespace is `ns`, like `ip netns pids NAME`.
 pub fn pids(ns: &File) -> Result<Vec<i32>> {
-    let want = ns_key(&ns.metadata().map_err(|e| Error::io("stat namespace", e))?);
+    pids_in(ns_key(&ns.metadata().map_err(|e| Error::io("stat namespace", e))?))
+}
+
+/// Processes in the named namespace, found without opening it (no fd needed).
+pub fn pids_of(name: &str) -> Result<Vec<i32>> {
+    check_nsname(name)?;
+    let meta = fs::metadata(path(name)).map_err(|e| match e.kind() {
+        ErrorKind::NotFound => not_found(name),
+        _ => Error::io(format!("stat namespace {name:?}"), e),
+    })?;
+    pids_in(ns_key(&meta))
+}
+
+fn pids_in(want: (u64, u64)) -> Result<Vec<i32>> {
     let mut out = vec![];
     let rd = fs::read_dir("/proc").map_err(|e| Error::io("read /proc", e))?;
     for entry in rd.filter_map(|e| e.ok()) {
@@ -213,7 +226,8 @@ pub fn pids(ns: &File) -> Result<Vec<i32>> {
 
 pub const ETC_DIR: &str = "/etc/netns";
 
-/// Writes /etc/netns/NS/FILE, which `exec` binds over /etc/FILE inside NS.
+/// Writes /etc/netns/NS/FILE (0644, in a 0755 directory), which `exec`
+/// binds over /etc/FILE inside NS.
 pub fn write_etc(ns: &str, file: &str, content: &str) -> Result<()> {
     check_nsname(ns)?;
     if file.is_empty() || file.contains('/') || file == "." || file == ".." {
@@ -223,19 +237,26 @@ pub fn write_etc(ns: &str, file: &str, content: &str) -> Result<()> {
         return Err(not_found(ns));
     }
     let dir = PathBuf::from(ETC_DIR).join(ns);
-    fs::create_dir_all(&dir).map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(&dir)
+        .map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
     let p = dir.join(file);
-    fs::write(&p, content).map_err(|e| Error::io(format!("write {}", p.display()), e))
-}
-
-/// Removes /etc/netns/NS (the namespace's own /etc files) if there is one.
-pub fn remove_etc(ns: &str) -> Result<()> {
-    let dir = PathBuf::from(ETC_DIR).join(ns);
-    match fs::remove_dir_all(&dir) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io(format!("remove {}", dir.display()), e)),
-    }
+    // Written beside and renamed over: a crash leaves the old file or the new one.
+    let tmp = dir.join(format!(".{file}.lunet-tmp"));
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .open(&tmp)
+        .map_err(|e| Error::io(format!("write {}", tmp.display()), e))?;
+    std::io::Write::write_all(&mut f, content.as_bytes())
+        .map_err(|e| Error::io(format!("write {}", tmp.display()), e))?;
+    f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .map_err(|e| Error::io(format!("chmod {}", tmp.display()), e))?;
+    fs::rename(&tmp, &p).map_err(|e| Error::io(format!("write {}", p.display()), e))
 }
 
 /// Removes /etc/netns/NS/FILE.
@@ -245,5 +266,16 @@ pub fn remove_etc_file(ns: &str, file: &str) -> Result<()> {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
         Err(e) => Err(Error::io(format!("remove {}", p.display()), e)),
+    }
+}
+
+/// Removes /etc/netns/NS if it is empty (lunet made it); files someone else
+/// put there keep it.
+pub fn remove_etc_dir(ns: &str) -> Result<()> {
+    let dir = PathBuf::from(ETC_DIR).join(ns);
+    match fs::remove_dir(&dir) {
+        Ok(()) => Ok(()),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTEMPTY)) => Ok(()),
+        Err(e) => Err(Error::io(format!("remove {}", dir.display()), e)),
     }
 }

@@ -61,6 +61,9 @@ pub enum Op {
         ns: NsId,
         key: String,
         value: String,
+        /// Undo only: write `value` only if the key still holds this (what lunet set).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expect: Option<String>,
     },
     /// Writes /etc/netns/NS/FILE (seen as /etc/FILE by programs run in NS).
     EtcFile {
@@ -73,6 +76,10 @@ pub enum Op {
         ns: String,
         file: String,
     },
+    /// Removes the directory /etc/netns/NS if it is empty (undo only: lunet made it).
+    EtcRmdir {
+        ns: String,
+    },
     /// One iptables change (`iptables -t T -A/-I/-D/-N/-X/-P …`), run inside the namespace.
     Ipt {
         ns: NsId,
@@ -84,15 +91,22 @@ pub enum Op {
         v6: bool,
         batch: TableBatch,
     },
-    /// A background process (`ip netns exec NS CMD &`); recorded, not applied here.
+    /// A background process (`ip netns exec NS CMD &`), started by `Net::spawn`.
+    /// `tag` is set as `LUNET_OWNER` in its environment: it marks the whole tree.
     Spawn {
         ns: NsId,
         argv: Vec<String>,
+        #[serde(default)]
+        tag: String,
     },
-    /// Ends a process lunet started, if it is still that process (same start time).
+    /// Ends a process tree lunet started: the process (if it is still the one
+    /// started at `start`), its group, and every process carrying `tag`.
+    /// `pid` 0: never learned (lunet died right after starting it).
     Kill {
         pid: i32,
         start: u64,
+        #[serde(default)]
+        tag: String,
     },
 }
 
@@ -176,9 +190,29 @@ pub struct LinkChange {
     pub mtu: Option<u32>,
     pub mac: Option<[u8; 6]>,
     /// `Some(None)` = nomaster.
+    #[serde(default, with = "double_option")]
     pub master: Option<Option<String>>,
     pub name: Option<String>,
     pub ns: Option<NsId>,
+}
+
+/// `Option<Option<T>>` in JSON: absent = None, `{"some": null}` = Some(None)
+/// (plain serde would read `null` back as None, losing a `nomaster`).
+mod double_option {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    struct Inner<T> {
+        some: Option<T>,
+    }
+
+    pub fn serialize<S: Serializer, T: Serialize + Clone>(v: &Option<Option<T>>, s: S) -> Result<S::Ok, S::Error> {
+        v.as_ref().map(|i| Inner { some: i.clone() }).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+        Ok(Option::<Inner<T>>::deserialize(d)?.map(|i| i.some))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -368,7 +402,7 @@ impl Op {
     pub fn ns(&self) -> Option<NsId> {
         match self {
             Op::NsAdd { name } | Op::NsDel { name } => Some(NsId::Named(name.clone())),
-            Op::EtcFile { ns, .. } | Op::EtcRemove { ns, .. } => Some(NsId::Named(ns.clone())),
+            Op::EtcFile { ns, .. } | Op::EtcRemove { ns, .. } | Op::EtcRmdir { ns } => Some(NsId::Named(ns.clone())),
             Op::LinkAdd { ns, .. }
             | Op::LinkSet { ns, .. }
             | Op::LinkDel { ns, .. }
@@ -419,6 +453,10 @@ impl fmt::Display for Op {
                                 NsId::Named(n) => write!(f, " netns {n}")?,
                             }
                         }
+                        if link.up {
+                            // A veth peer cannot be created up: it is brought up right after.
+                            write!(f, "\n{} link set dev {peer} up", peer_ns.ip())?;
+                        }
                         Ok(())
                     }
                     LinkKind::Bridge => f.write_str(" type bridge"),
@@ -458,7 +496,7 @@ impl fmt::Display for Op {
             }
             Op::RuleAdd { ns, rule } => write!(f, "{} rule add {rule}", ip6(ns, rule.v6)),
             Op::RuleDel { ns, rule } => write!(f, "{} rule del {rule}", ip6(ns, rule.v6)),
-            Op::Sysctl { ns, key, value } => {
+            Op::Sysctl { ns, key, value, .. } => {
                 write!(f, "{}sysctl -qw {key}={value}", ns.exec_prefix())
             }
             Op::EtcFile { ns, file, content } => write!(
@@ -467,6 +505,7 @@ impl fmt::Display for Op {
                 quote(content)
             ),
             Op::EtcRemove { ns, file } => write!(f, "rm -f /etc/netns/{ns}/{file}"),
+            Op::EtcRmdir { ns } => write!(f, "rmdir /etc/netns/{ns}"),
             Op::Ipt { ns, change } => write!(f, "{}{change}", ns.exec_prefix()),
             Op::IptRestore { ns, v6, batch } => write!(
                 f,
@@ -475,10 +514,11 @@ impl fmt::Display for Op {
                 ns.exec_prefix(),
                 if *v6 { "ip6tables" } else { "iptables" }
             ),
-            Op::Spawn { ns, argv } => {
+            Op::Spawn { ns, argv, .. } => {
                 let words: Vec<String> = argv.iter().map(|w| quote(w)).collect();
                 write!(f, "{}{} &", ns.exec_prefix(), words.join(" "))
             }
+            Op::Kill { pid, tag, .. } if *pid <= 0 => write!(f, "kill processes with LUNET_OWNER={tag}"),
             Op::Kill { pid, .. } => write!(f, "kill {pid}"),
         }
     }
@@ -510,7 +550,7 @@ mod tests {
         };
         assert_eq!(
             op.to_string(),
-            "ip link add veth1 up master br0 type veth peer name eth0 netns h1"
+            "ip link add veth1 up master br0 type veth peer name eth0 netns h1\nip -n h1 link set dev eth0 up"
         );
         let op = Op::RouteAdd {
             ns: named("h1"),
@@ -540,10 +580,13 @@ mod tests {
             },
         };
         assert_eq!(op.to_string(), "ip -n a link set dev x nomaster up");
+        let back: Op = serde_json::from_str(&serde_json::to_string(&op).unwrap()).unwrap();
+        assert_eq!(back, op, "nomaster survives the journal");
         let op = Op::Sysctl {
             ns: named("r"),
             key: "net.ipv4.ip_forward".into(),
             value: "1".into(),
+            expect: None,
         };
         assert_eq!(op.to_string(), "ip netns exec r sysctl -qw net.ipv4.ip_forward=1");
     }

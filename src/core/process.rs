@@ -372,9 +372,21 @@ pub enum Output {
     Null,
 }
 
+/// A mark unique to one started process tree: set as `LUNET_OWNER` in its
+/// environment, inherited by everything it starts.
+pub fn new_tag() -> String {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{}-{nanos:x}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
 /// Starts a background process inside a namespace (`ip netns exec NS CMD &`).
-pub fn spawn(ns: &NsId, ns_file: Option<&File>, spec: &ExecSpec, output: Output) -> Result<Proc> {
+pub fn spawn(ns: &NsId, ns_file: Option<&File>, spec: &ExecSpec, output: Output, tag: &str) -> Result<Proc> {
     let mut cmd = command(ns, ns_file, spec)?;
+    cmd.env("LUNET_OWNER", tag);
     let (log, log_path) = match output {
         Output::File(p) => {
             let f = std::fs::OpenOptions::new()

@@ -7,10 +7,10 @@ use mlua::{Lua, MultiValue, Value};
 
 use super::args::{fail, type_name, Args, Named, Opts};
 use super::net;
-use crate::core::firewall::{self, IptChange, IptCmd, Parsed};
-use crate::core::names::{check_ifname, parse_ip, Cidr};
+use crate::core::firewall::{self, Parsed};
+use crate::core::names::{parse_ip, Cidr};
 use crate::core::op::Op;
-use crate::core::{words, NsId};
+use crate::core::{fwrules, words, NsId};
 
 fn arg_words(f: &str, v: Value) -> mlua::Result<Vec<String>> {
     match v {
@@ -42,12 +42,12 @@ pub async fn iptables(lua: Lua, ns: NsId, v6: bool, args: MultiValue) -> mlua::R
         }
         Parsed::Other(args) if net.is_plan() => {
             let words: Vec<String> = args.iter().map(|w| words::quote(w)).collect();
-            println!(
+            net.plan_out(&format!(
                 "{}{} {}",
                 ns.exec_prefix(),
                 if v6 { "ip6tables" } else { "iptables" },
                 words.join(" ")
-            );
+            ));
             Ok(String::new())
         }
         Parsed::Other(args) => {
@@ -63,64 +63,28 @@ pub async fn iptables(lua: Lua, ns: NsId, v6: bool, args: MultiValue) -> mlua::R
     }
 }
 
-/// `ns:iptables_restore(text, {v6 = false})`: one atomic batch per table.
+/// `ns:iptables_restore(text, {v6 = false})`: one atomic batch per table, all
+/// tables as one transaction (a later table failing takes the earlier back out).
 pub async fn restore(lua: Lua, ns: NsId, args: MultiValue) -> mlua::Result<()> {
     let a = Args::new("ns:iptables_restore", args);
     let text = a.string(1, "text")?;
     let o = a.opts(2, &["v6"])?;
     let v6 = o.bool("v6")?.unwrap_or(false);
     let batch = firewall::parse_batch(&text).named(a.f)?;
-    let net = net(&lua);
-    let mut applied: Vec<firewall::TableBatch> = vec![];
-    for table in batch.tables {
-        if let Err(e) = net
-            .apply(&Op::IptRestore {
-                ns: ns.clone(),
-                v6,
-                batch: table.clone(),
-            })
-            .await
-        {
-            // Tables already committed are taken back out: nothing half-applied.
-            for done in applied.iter().rev() {
-                let undo = firewall::TableBatch {
-                    table: done.table.clone(),
-                    text: done.undo_text(),
-                    new_chains: vec![],
-                    rules: vec![],
-                };
-                let _ = net
-                    .apply(&Op::IptRestore {
-                        ns: ns.clone(),
-                        v6,
-                        batch: undo,
-                    })
-                    .await;
-            }
-            return Err(super::args::lerr(a.f, e));
-        }
-        applied.push(table);
-    }
-    Ok(())
-}
-
-async fn append(lua: &Lua, f: &str, ns: NsId, table: &str, chain: &str, rule: Vec<String>) -> mlua::Result<()> {
-    let change = IptChange {
-        v6: false,
-        table: table.into(),
-        cmd: IptCmd::Append,
-        chain: chain.into(),
-        rule,
-    };
-    net(lua).apply(&Op::Ipt { ns, change }).await.named(f)
+    let ops: Vec<Op> = batch
+        .tables
+        .into_iter()
+        .map(|batch| Op::IptRestore {
+            ns: ns.clone(),
+            v6,
+            batch,
+        })
+        .collect();
+    net(&lua).transaction(&ops).await.named(a.f)
 }
 
 fn dev(o: &Opts, key: &str) -> mlua::Result<Option<String>> {
-    let d = o.string(key)?;
-    if let Some(d) = &d {
-        check_ifname(d).named(o.f)?;
-    }
-    Ok(d)
+    o.string(key)
 }
 
 /// `ns:nat_masquerade{source = CIDR, out = dev?}`
@@ -131,27 +95,16 @@ pub async fn nat_masquerade(lua: Lua, ns: NsId, args: MultiValue) -> mlua::Resul
         .string("source")?
         .ok_or_else(|| fail(a.f, "option \"source\" (a CIDR) is required"))?;
     let source: Cidr = source.parse().named(a.f)?;
-    let mut rule = vec!["-s".into(), source.network().to_string()];
-    if let Some(d) = dev(&o, "out")? {
-        rule.extend(["-o".into(), d]);
-    }
-    rule.extend(["-j".into(), "MASQUERADE".into()]);
-    append(&lua, a.f, ns, "nat", "POSTROUTING", rule).await
+    let op = fwrules::masquerade(&ns, source, dev(&o, "out")?.as_deref()).named(a.f)?;
+    net(&lua).apply(&op).await.named(a.f)
 }
 
 /// `ns:forward_accept{iif = dev?, oif = dev?}`
 pub async fn forward_accept(lua: Lua, ns: NsId, args: MultiValue) -> mlua::Result<()> {
     let a = Args::new("ns:forward_accept", args);
     let o = a.opts(1, &["iif", "oif"])?;
-    let mut rule = vec![];
-    if let Some(d) = dev(&o, "iif")? {
-        rule.extend(["-i".into(), d]);
-    }
-    if let Some(d) = dev(&o, "oif")? {
-        rule.extend(["-o".into(), d]);
-    }
-    rule.extend(["-j".into(), "ACCEPT".into()]);
-    append(&lua, a.f, ns, "filter", "FORWARD", rule).await
+    let op = fwrules::forward_accept(&ns, dev(&o, "iif")?.as_deref(), dev(&o, "oif")?.as_deref()).named(a.f)?;
+    net(&lua).apply(&op).await.named(a.f)
 }
 
 /// `ns:port_forward{proto = "tcp", port = N, to = "addr:port", iif = dev?}`
@@ -159,9 +112,6 @@ pub async fn port_forward(lua: Lua, ns: NsId, args: MultiValue) -> mlua::Result<
     let a = Args::new("ns:port_forward", args);
     let o = Opts::new(a.f, a.table(1, "spec")?, &["proto", "port", "to", "iif"])?;
     let proto = o.string("proto")?.unwrap_or_else(|| "tcp".into());
-    if proto != "tcp" && proto != "udp" {
-        return Err(fail(a.f, format!("bad proto {proto:?}: expected \"tcp\" or \"udp\"")));
-    }
     let port = o
         .int("port", 1, 65535)?
         .ok_or_else(|| fail(a.f, "option \"port\" is required"))?;
@@ -171,28 +121,17 @@ pub async fn port_forward(lua: Lua, ns: NsId, args: MultiValue) -> mlua::Result<
     let (addr, to_port) = to
         .rsplit_once(':')
         .ok_or_else(|| fail(a.f, format!("bad target {to:?}: expected \"addr:port\"")))?;
-    parse_ip("target address", addr).named(a.f)?;
-    if to_port.parse::<u16>().ok().filter(|p| *p > 0).is_none() {
-        return Err(fail(a.f, format!("bad target port in {to:?}")));
-    }
-    let mut rule = vec![];
-    if let Some(d) = dev(&o, "iif")? {
-        rule.extend(["-i".into(), d]);
-    }
-    rule.extend([
-        "-p".into(),
-        proto,
-        "--dport".into(),
-        port.to_string(),
-        "-j".into(),
-        "DNAT".into(),
-        "--to-destination".into(),
-        to,
-    ]);
-    append(&lua, a.f, ns, "nat", "PREROUTING", rule).await
+    let addr = parse_ip("target address", addr.trim_start_matches('[').trim_end_matches(']')).named(a.f)?;
+    let to_port = to_port
+        .parse::<u16>()
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| fail(a.f, format!("bad target port in {to:?}")))?;
+    let op = fwrules::port_forward(&ns, &proto, port as u16, (addr, to_port), dev(&o, "iif")?.as_deref()).named(a.f)?;
+    net(&lua).apply(&op).await.named(a.f)
 }
 
-/// `ns:ip_forward(on)`: IPv4 and IPv6 forwarding.
+/// `ns:ip_forward(on)`: IPv4 and IPv6 forwarding, as one transaction.
 pub async fn ip_forward(lua: Lua, ns: NsId, args: MultiValue) -> mlua::Result<()> {
     let a = Args::new("ns:ip_forward", args);
     let on = match a.get(1) {
@@ -205,16 +144,5 @@ pub async fn ip_forward(lua: Lua, ns: NsId, args: MultiValue) -> mlua::Result<()
             ))
         }
     };
-    let value = if on { "1" } else { "0" };
-    let net = net(&lua);
-    for key in ["net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"] {
-        net.apply(&Op::Sysctl {
-            ns: ns.clone(),
-            key: key.into(),
-            value: value.into(),
-        })
-        .await
-        .named(a.f)?;
-    }
-    Ok(())
+    net(&lua).transaction(&fwrules::ip_forward(&ns, on)).await.named(a.f)
 }

@@ -49,7 +49,7 @@ pub fn install(lua: &Lua, core: Rc<Net>) -> mlua::Result<Table> {
     t.set(
         "reset",
         lua.create_async_function(|lua, ()| async move {
-            let errors = net(&lua).rollback(false).await;
+            let errors = net(&lua).rollback().await.errors;
             match errors.first() {
                 None => Ok(()),
                 Some(_) => {

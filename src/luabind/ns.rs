@@ -6,7 +6,7 @@ use super::args::{fail, type_name, Args, Named};
 use super::link::Link;
 use super::{net, specs, tables};
 use crate::core::names::{parse_mac, sysctl_path};
-use crate::core::op::{LinkChange, LinkKind, MacvlanMode, NewLink, Op, VxlanSpec};
+use crate::core::op::{LinkKind, MacvlanMode, NewLink, Op, VxlanSpec};
 use crate::core::{addr, link, route, rule, Net, NsId};
 
 #[derive(Clone, Debug)]
@@ -32,17 +32,9 @@ pub fn ns_arg(f: &str, v: &Value) -> mlua::Result<NsId> {
     }
 }
 
-/// Applies `ops` in order, all or nothing: if one fails, those already made
-/// are undone through the journal, so a failed call leaves nothing behind.
+/// Applies `ops` as one transaction: a failed call leaves nothing behind.
 async fn apply_all(net: &Net, f: &str, ops: &[Op]) -> mlua::Result<()> {
-    let mark = net.mark();
-    for op in ops {
-        if let Err(e) = net.apply(op).await {
-            net.undo_since(mark).await;
-            return Err(super::args::lerr(f, e));
-        }
-    }
-    Ok(())
+    net.transaction(ops).await.map_err(|e| super::args::lerr(f, e))
 }
 
 /// A handle on a link just made (its index is looked up when first asked for).
@@ -86,20 +78,7 @@ async fn veth(lua: Lua, id: NsId, args: MultiValue) -> mlua::Result<(AnyUserData
             up,
         },
     };
-    let mut ops = vec![add];
-    if up {
-        // A veth peer cannot be created up (ENOTCONN): bring it up afterwards.
-        let change = LinkChange {
-            up: Some(true),
-            ..Default::default()
-        };
-        ops.push(Op::LinkSet {
-            ns: peer_ns.clone(),
-            dev: peer.clone(),
-            change,
-        });
-    }
-    apply_all(&net, f, &ops).await?;
+    apply_all(&net, f, &[add]).await?;
     let a = made_link(&lua, &id, &name)?;
     let b = made_link(&lua, &peer_ns, &peer)?;
     Ok((a, b))
@@ -351,6 +330,7 @@ impl UserData for Ns {
                     ns: this.id.clone(),
                     key,
                     value,
+                    expect: None,
                 })
                 .await
                 .named(a.f)?;

@@ -272,7 +272,7 @@ impl Repl {
             },
             ".reset" => {
                 let n = self.changes().len();
-                let errors = self.sess.rt.block_on(self.sess.net.rollback(false));
+                let errors = self.sess.rt.block_on(self.sess.net.rollback()).errors;
                 for e in &errors {
                     eprintln!("{}", red(&e.to_string()));
                 }
@@ -300,7 +300,7 @@ impl Repl {
 pub fn run(g: &Global) -> Result<()> {
     let sess = Session::new(g.verbose, g.sandbox, false)?;
     // Precise: every change gets its own inverse, so `.undo` can take back any single one.
-    sess.net.attach_journal(Journal::in_memory().precise());
+    sess.net.attach_journal(Journal::in_memory());
     let lua = sess.lua.clone();
     let methods: Vec<&str> = docs::methods("ns");
     lua.load(PRELUDE)

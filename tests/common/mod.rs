@@ -404,3 +404,20 @@ impl Sandbox {
         names
     }
 }
+
+impl Sandbox {
+    /// `ip netns add NS` plus a process inside it; returns the process's pid.
+    pub fn sleeper_in_new(&self, ns: &str) -> u32 {
+        self.sh(&format!("ip netns add {ns}"));
+        self.sleeper_in(ns)
+    }
+}
+
+/// Instances that have a journal in the sandbox's /run/lunet.
+pub fn instances(sb: &Sandbox) -> Vec<String> {
+    sb.sh("ls /run/lunet")
+        .lines()
+        .filter_map(|l| l.strip_suffix(".journal"))
+        .map(String::from)
+        .collect()
+}
