@@ -37,13 +37,16 @@ impl Faults {
         Faults { fail_step, crash_step }
     }
 
-    fn crash_if(&self, seq: u64, after: bool) {
+    pub(super) fn crash_if(&self, seq: u64, after: bool) {
         if self.crash_step == Some((seq, after)) {
             // SAFETY: raising a signal at ourselves.
             unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
         }
     }
 }
+
+/// How long processes ended by an undo get between SIGTERM and SIGKILL.
+const KILL_GRACE: Duration = Duration::from_secs(1);
 
 /// Errors that mean "it is already gone", tolerated when undoing an entry whose outcome is unknown.
 fn already_gone(e: &Error) -> bool {
@@ -288,7 +291,14 @@ impl Net {
                 }
             }
             Op::Spawn { .. } => return Err(Error::new("a spawn is started by Net::spawn, not applied")),
-            Op::Kill { pid, start } => process::kill_verified(*pid, *start).await,
+            Op::Kill { pid, start, tag } => {
+                let target = process::KillTarget {
+                    pid: *pid,
+                    start: *start,
+                    tag: tag.clone(),
+                };
+                process::end_all(&[target], KILL_GRACE).await
+            }
         }
         Ok(true)
     }
@@ -354,6 +364,42 @@ impl Net {
         }
     }
 
+    /// Undoes steps in order; a run of consecutive steps that only end processes
+    /// is done at once (one `end_all`, one grace period for all of them).
+    async fn undo_steps_batched(&self, steps: &[UndoStep], errors: &mut Vec<Error>) {
+        let only_kills = |s: &UndoStep| !s.ops.is_empty() && s.ops.iter().all(|o| matches!(o, Op::Kill { .. }));
+        let mut i = 0;
+        while i < steps.len() {
+            let run = steps[i..].iter().take_while(|s| only_kills(s)).count();
+            if run < 2 {
+                self.undo_step(&steps[i], errors).await;
+                i += 1;
+                continue;
+            }
+            let batch = &steps[i..i + run];
+            let mut targets = vec![];
+            for op in batch.iter().flat_map(|s| &s.ops) {
+                if self.verbose() {
+                    eprintln!("+ {op}");
+                }
+                if let Op::Kill { pid, start, tag } = op {
+                    targets.push(process::KillTarget {
+                        pid: *pid,
+                        start: *start,
+                        tag: tag.clone(),
+                    });
+                }
+            }
+            process::end_all(&targets, KILL_GRACE).await;
+            for s in batch {
+                if let Err(e) = self.with_journal(|j| j.undone(s.seq)) {
+                    errors.push(e);
+                }
+            }
+            i += run;
+        }
+    }
+
     /// Undoes everything the attached journal holds, newest first, going on
     /// past failures; returns them all. `tolerant`: objects already gone are
     /// not errors (after a custom teardown).
@@ -367,9 +413,7 @@ impl Net {
             steps.iter_mut().for_each(|s| s.tolerant = true);
         }
         let mut errors = vec![];
-        for step in &steps {
-            self.undo_step(step, &mut errors).await;
-        }
+        self.undo_steps_batched(&steps, &mut errors).await;
         // Namespaces are freed by the kernel asynchronously: give it a moment
         // so that what an observer sees right after is the final state.
         if steps
@@ -393,10 +437,9 @@ impl Net {
             .ok()
             .flatten()
             .unwrap_or_default();
+        let steps: Vec<UndoStep> = steps.into_iter().filter(|s| s.seq > mark).collect();
         let mut errors = vec![];
-        for step in steps.iter().filter(|s| s.seq > mark) {
-            self.undo_step(step, &mut errors).await;
-        }
+        self.undo_steps_batched(&steps, &mut errors).await;
         errors
     }
 

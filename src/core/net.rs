@@ -298,7 +298,7 @@ impl Net {
             });
         }
         let file = self.exec_target(id)?;
-        process::exec(id, file.as_ref(), spec).await
+        process::exec(id, file.as_ref(), spec, &process::new_tag()).await
     }
 
     /// Starts a background process inside a namespace (`ip netns exec NS CMD &`),
@@ -325,17 +325,27 @@ impl Net {
                 argv: vec!["true".into()],
                 ..Default::default()
             };
-            return process::spawn(&NsId::Host, None, &stand_in, Output::Null);
+            return process::spawn(&NsId::Host, None, &stand_in, Output::Null, "");
         }
         let file = self.exec_target(id)?;
-        let seq = self.journal_intent(&op, vec![])?;
-        let res = process::spawn(id, file.as_ref(), spec, output);
+        // The tag is journaled before the process starts: a teardown finds it even if
+        // lunet dies before it learns the pid.
+        let tag = process::new_tag();
+        let early = vec![Op::Kill {
+            pid: 0,
+            start: 0,
+            tag: tag.clone(),
+        }];
+        let seq = self.journal_intent(&op, early)?;
+        let res = process::spawn(id, file.as_ref(), spec, output, &tag);
         if let Some(seq) = seq {
+            self.faults.crash_if(seq, true);
             match &res {
                 Ok(p) => {
                     let undo = vec![Op::Kill {
                         pid: p.pid,
-                        start: process::start_time(p.pid).unwrap_or(0),
+                        start: p.start,
+                        tag,
                     }];
                     self.with_journal(|j| j.set_undo(seq, undo).and_then(|_| j.done(seq, true)))?;
                 }

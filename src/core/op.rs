@@ -89,10 +89,14 @@ pub enum Op {
         ns: NsId,
         argv: Vec<String>,
     },
-    /// Ends a process lunet started, if it is still that process (same start time).
+    /// Ends the tree of a process lunet started: its group, if the pid is still that
+    /// process (same start time), and every process with `LUNET_OWNER=<tag>`.
+    /// pid 0: never learned (lunet died between the intent and the start).
     Kill {
         pid: i32,
         start: u64,
+        #[serde(default)]
+        tag: String,
     },
 }
 
@@ -479,6 +483,7 @@ impl fmt::Display for Op {
                 let words: Vec<String> = argv.iter().map(|w| quote(w)).collect();
                 write!(f, "{}{} &", ns.exec_prefix(), words.join(" "))
             }
+            Op::Kill { pid: 0, tag, .. } => write!(f, "# end the processes with LUNET_OWNER={tag}"),
             Op::Kill { pid, .. } => write!(f, "kill {pid}"),
         }
     }
