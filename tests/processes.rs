@@ -372,3 +372,50 @@ fn exec_timeout_ends_the_whole_tree() {
         String::from_utf8_lossy(&left.stdout)
     );
 }
+
+/// Ctrl-C in the REPL abandons a running exec: the drop guard ends its whole
+/// tree (the program runs in its own process group, which the terminal's
+/// Ctrl-C does not reach).
+#[test]
+fn ctrl_c_in_the_repl_ends_the_tree_of_an_exec() {
+    use std::io::Write;
+    let sb = Sandbox::new();
+    let state = common::tempdir::Dir::new();
+    // `script` gives lunet a terminal; a 0x03 byte written to it is Ctrl-C.
+    let mut term = sb
+        .command("script")
+        .args(["-qfec"])
+        .arg(format!(
+            "env XDG_STATE_HOME={} TERM=dumb {}",
+            state.path().display(),
+            common::lunet_bin().display()
+        ))
+        .arg("/dev/null")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut input = term.stdin.take().unwrap();
+    let wait = |what: &str| {
+        let script = format!("for i in $(seq 500); do {what} && exit 0; sleep 0.02; done; exit 1");
+        sb.ok(&script)
+    };
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    input
+        .write_all(b"net.host:exec({\"sh\", \"-c\", \"sleep 1092 & sleep 1093\"})\n")
+        .unwrap();
+    let started = wait("[ $(pgrep -cf '^sleep 109[23]$') -eq 2 ]");
+    input.write_all(&[3]).unwrap();
+    let ended = wait("! pgrep -f '^sleep 109[23]$' >/dev/null");
+    let left = sb.sh("pgrep -af '^sleep 109[23]$' || true");
+    input.write_all(b"print('after=' .. 6 * 7)\n").unwrap();
+    let alive = wait("true") && term.try_wait().unwrap().is_none();
+    drop(input);
+    let _ = term.kill();
+    let out = term.wait_with_output().unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(started, "the exec never started:\n{screen}");
+    assert!(ended, "Ctrl-C left the tree of the exec running: {left}\n{screen}");
+    assert!(alive, "the REPL did not survive Ctrl-C:\n{screen}");
+}
