@@ -228,3 +228,194 @@ fn ping_reports_reachability_and_rtt() {
     assert!(out.contains("miss\tfalse"), "{out}");
     assert!(out.contains("v6\ttrue"), "{out}");
 }
+
+// ---- Process trees (issue 10, item 5): everything a spawn or exec started ends with it ----
+
+/// Four kinds of tree, and five that ignore SIGTERM: a fork, a double fork, a
+/// `setsid` escapee (out of the process group: found by its LUNET_OWNER tag),
+/// and `trap '' TERM` (SIGTERM ignored by the shell and its sleep: needs SIGKILL).
+/// 10 sleeps in all: 1080 … 1089.
+const TREES: &str = r#"
+    ns:spawn({"sh", "-c", "sleep 1080 & sleep 1081"})
+    ns:spawn({"sh", "-c", "(sleep 1082 &) ; sleep 1083"})
+    ns:spawn({"setsid", "sleep", "1084"})
+    for i = 5, 9 do
+      ns:spawn({"sh", "-c", "trap '' TERM; sleep 108" .. i .. " & wait"})
+    end
+"#;
+
+const SLEEPS: &str = "pgrep -f '^sleep 108[0-9]$'";
+
+/// Lua that waits until all 10 sleeps run, then prints `ready` and the sandbox's clock.
+const ALL_RUNNING: &str = r#"
+    net.host:sh("for i in $(seq 300); do [ $(pgrep -cf '^sleep 108[0-9]$') -eq 10 ] && exit 0; sleep 0.02; done; exit 1")
+    local env = net.host:sh("tr '\\0' '\\n' </proc/$(pgrep -f '^sleep 1084$')/environ").stdout
+    print("escapee-tag=" .. (env:match("LUNET_OWNER=([^\n]+)") or "none"))
+    print("ready", net.host:exec({"date", "+%s.%N"}).stdout)
+"#;
+
+/// The sandbox's clock, in seconds.
+fn clock(sb: &Sandbox) -> f64 {
+    sb.sh("date +%s.%N").trim().parse().unwrap()
+}
+
+fn printed_clock(out: &str) -> f64 {
+    out.split("ready\t")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no clock in {out}"))
+}
+
+#[test]
+fn a_script_end_ends_whole_process_trees_at_once() {
+    let sb = Sandbox::new();
+    let out = sb.lua_ok(&format!("local ns = net.ns.add(\"a\")\n{TREES}\n{ALL_RUNNING}"));
+    let took = clock(&sb) - printed_clock(&out);
+    assert!(!out.contains("escapee-tag=none"), "setsid lost the tag: {out}");
+    let left = sb.run("sh", &["-c", &format!("{SLEEPS} -a")]);
+    assert!(
+        !left.status.success(),
+        "processes survived the script:\n{}",
+        String::from_utf8_lossy(&left.stdout)
+    );
+    // One grace period (1 s) for all trees, then SIGKILL: not one after another.
+    assert!(took < 2.0, "ending the trees took {took:.2} s");
+    eprintln!("script end: trees ended in {took:.3} s");
+}
+
+#[test]
+fn down_ends_whole_process_trees_at_once() {
+    let sb = Sandbox::new();
+    let before = sb.state_dump();
+    let path = sb.write(
+        "trees.lua",
+        &format!(
+            "return net.scenario {{ name = \"trees\", setup = function()\n local ns = net.ns.add(\"a\")\n{TREES}\n net.host:spawn({{\"sh\", \"-c\", \"sleep 1079 & sleep 1078\"}})\n end }}"
+        ),
+    );
+    sb.up(path.to_str().unwrap(), &[]);
+    assert!(
+        sb.ok(
+            "for i in $(seq 300); do [ $(pgrep -cf '^sleep 10[78][0-9]$') -eq 12 ] && exit 0; sleep 0.02; done; exit 1"
+        ),
+        "the trees did not all start: {}",
+        sb.sh("ps -eo pid,pgid,args")
+    );
+    let t0 = clock(&sb);
+    sb.down("trees");
+    let took = clock(&sb) - t0;
+    let left = sb.run("sh", &["-c", "pgrep -af '^sleep 10[78][0-9]$'"]);
+    assert!(
+        !left.status.success(),
+        "processes survived down:\n{}",
+        String::from_utf8_lossy(&left.stdout)
+    );
+    assert!(took < 2.0, "down took {took:.2} s");
+    assert_eq!(sb.state_dump(), before, "down did not restore the sandbox");
+    eprintln!("down: trees ended in {took:.3} s");
+}
+
+#[test]
+fn a_crash_before_the_pid_is_journaled_leaks_nothing() {
+    let sb = Sandbox::new();
+    let path = sb.write(
+        "crash.lua",
+        "return net.scenario { name = \"crash\", setup = function()\n net.host:spawn({\"sh\", \"-c\", \"sleep 1077 & sleep 1076\"})\n end }",
+    );
+    // Killed right after the spawn started, before its pid was written to the journal.
+    let o = sb
+        .command(common::lunet_bin().to_str().unwrap())
+        .env("LUNET_CRASH_STEP", "1:after")
+        .args(["up", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "up finished: {}", common::text(&o));
+    let journal = sb.sh("cat /run/lunet/* 2>/dev/null; cat /run/lunet/*/* 2>/dev/null; true");
+    assert!(
+        sb.ok("for i in $(seq 300); do [ $(pgrep -cf '^sleep 107[67]$') -eq 2 ] && exit 0; sleep 0.02; done; exit 1"),
+        "the spawned tree is not running: {}\n{journal}",
+        sb.sh("ps -eo pid,pgid,args")
+    );
+    // lunet died before it learned the pid: the journal has only the tag to go by.
+    assert!(
+        journal.contains(r#""Kill":{"pid":0,"start":0,"tag":""#),
+        "the journal lacks the early tag:\n{journal}"
+    );
+    sb.down("crash");
+    let left = sb.run("sh", &["-c", "pgrep -af '^sleep 107[67]$'"]);
+    assert!(
+        !left.status.success(),
+        "processes survived down after a crash:\n{}\njournal:\n{journal}",
+        String::from_utf8_lossy(&left.stdout)
+    );
+}
+
+#[test]
+fn exec_timeout_ends_the_whole_tree() {
+    let sb = Sandbox::new();
+    let t = std::time::Instant::now();
+    let out = sb.lua_ok(
+        r#"
+        local r = net.host:exec({"sh", "-c", "sleep 1090 & sleep 1091"}, {timeout = 1, check = false})
+        print("timed_out=" .. tostring(r.timed_out))
+        print("left=" .. net.host:sh("pgrep -cf '^sleep 109[01]$' || true").stdout)
+        "#,
+    );
+    assert!(out.contains("timed_out=true"), "{out}");
+    assert!(out.contains("left=0"), "{out}");
+    assert!(t.elapsed().as_secs_f64() < 5.0, "took {:?}", t.elapsed());
+    let left = sb.run("sh", &["-c", "pgrep -af '^sleep 109[01]$'"]);
+    assert!(
+        !left.status.success(),
+        "the timed-out tree survived:\n{}",
+        String::from_utf8_lossy(&left.stdout)
+    );
+}
+
+/// Ctrl-C in the REPL abandons a running exec: the drop guard ends its whole
+/// tree (the program runs in its own process group, which the terminal's
+/// Ctrl-C does not reach).
+#[test]
+fn ctrl_c_in_the_repl_ends_the_tree_of_an_exec() {
+    use std::io::Write;
+    let sb = Sandbox::new();
+    let state = common::tempdir::Dir::new();
+    // `script` gives lunet a terminal; a 0x03 byte written to it is Ctrl-C.
+    let mut term = sb
+        .command("script")
+        .args(["-qfec"])
+        .arg(format!(
+            "env XDG_STATE_HOME={} TERM=dumb {}",
+            state.path().display(),
+            common::lunet_bin().display()
+        ))
+        .arg("/dev/null")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut input = term.stdin.take().unwrap();
+    let wait = |what: &str| {
+        let script = format!("for i in $(seq 500); do {what} && exit 0; sleep 0.02; done; exit 1");
+        sb.ok(&script)
+    };
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    input
+        .write_all(b"net.host:exec({\"sh\", \"-c\", \"sleep 1092 & sleep 1093\"})\n")
+        .unwrap();
+    let started = wait("[ $(pgrep -cf '^sleep 109[23]$') -eq 2 ]");
+    input.write_all(&[3]).unwrap();
+    let ended = wait("! pgrep -f '^sleep 109[23]$' >/dev/null");
+    let left = sb.sh("pgrep -af '^sleep 109[23]$' || true");
+    input.write_all(b"print('after=' .. 6 * 7)\n").unwrap();
+    let alive = wait("true") && term.try_wait().unwrap().is_none();
+    drop(input);
+    let _ = term.kill();
+    let out = term.wait_with_output().unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(started, "the exec never started:\n{screen}");
+    assert!(ended, "Ctrl-C left the tree of the exec running: {left}\n{screen}");
+    assert!(alive, "the REPL did not survive Ctrl-C:\n{screen}");
+}

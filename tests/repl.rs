@@ -231,7 +231,7 @@ fn undo_reset_ctrl_c_history_and_ctrl_d() {
     t.keys(&["Enter"]);
     std::thread::sleep(Duration::from_millis(300));
     t.keys(&["C-c"]);
-    t.wait_for("killed by signal");
+    t.wait_for("interrupted");
     t.expect("1 + 1", "\n2");
     t.keys(&["C-d"]);
     t.wait_for("EXIT=0");

@@ -910,13 +910,19 @@ fn gone_key(op: &Op) -> String {
     }
 }
 
-/// Ends process trees: each pid (if it is still the process started at
-/// `start`) with its group, and every process carrying its tag.
+/// How long processes ended by an undo get between SIGTERM and SIGKILL.
+const KILL_GRACE: Duration = Duration::from_secs(1);
+
+/// Ends process trees, all at once: each pid (if it is still the process
+/// started at `start`) with its group, and every process carrying its tag.
 async fn end_trees(targets: &[(i32, u64, String)]) {
-    let pids: Vec<i32> = targets
+    let targets: Vec<process::KillTarget> = targets
         .iter()
-        .filter(|(pid, start, _)| *pid > 0 && process::start_time(*pid) == Some(*start))
-        .map(|(pid, _, _)| *pid)
+        .map(|(pid, start, tag)| process::KillTarget {
+            pid: *pid,
+            start: *start,
+            tag: tag.clone(),
+        })
         .collect();
-    process::kill_all(&pids).await;
+    process::end_all(&targets, KILL_GRACE).await;
 }

@@ -16,6 +16,7 @@ mod nsthread;
 pub mod op;
 pub mod probe;
 pub mod process;
+mod proctree;
 pub mod route;
 pub mod rule;
 pub mod sysctl;

@@ -319,7 +319,7 @@ impl Net {
             });
         }
         let file = self.exec_target(id)?;
-        process::exec(id, file.as_ref(), spec).await
+        process::exec(id, file.as_ref(), spec, &process::new_tag()).await
     }
 
     /// Starts a background process inside a namespace (`ip netns exec NS CMD &`),
@@ -367,7 +367,7 @@ impl Net {
             Ok(p) => {
                 let undo = vec![Op::Kill {
                     pid: p.pid,
-                    start: process::start_time(p.pid).unwrap_or(0),
+                    start: p.start,
                     tag,
                 }];
                 j.set_undo(seq, undo).and_then(|_| j.done(seq, true))?;

@@ -15,10 +15,12 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::error::{Error, Result};
 use super::netns::NsId;
+use super::proctree::OWNER_VAR;
+pub use super::proctree::{end_all, kill_all, kill_now, new_tag, KillTarget};
 use super::words::quote;
 
 /// Extra namespaces for one process (`unshare --pid --fork --mount-proc --uts --ipc`).
@@ -268,7 +270,10 @@ unsafe fn become_pid1() -> std::io::Result<()> {
     libc::_exit(libc::WEXITSTATUS(status));
 }
 
-fn command(ns: &NsId, ns_file: Option<&File>, spec: &ExecSpec) -> Result<tokio::process::Command> {
+/// The process is started with `LUNET_OWNER=<tag>` (set last: the user's `env` cannot
+/// override it) and as the leader of a process group of its own (out of the
+/// terminal's group too: Ctrl-C in lunet does not reach it).
+fn command(ns: &NsId, ns_file: Option<&File>, spec: &ExecSpec, tag: &str) -> Result<tokio::process::Command> {
     let Some(prog) = spec.argv.first() else {
         return Err(Error::new("empty command"));
     };
@@ -278,6 +283,8 @@ fn command(ns: &NsId, ns_file: Option<&File>, spec: &ExecSpec) -> Result<tokio::
     for (k, v) in &spec.env {
         cmd.env(k, v);
     }
+    cmd.env(OWNER_VAR, tag);
+    cmd.process_group(0);
     if let Some(d) = &spec.cwd {
         cmd.current_dir(d);
     }
@@ -304,49 +311,95 @@ fn split_status(s: ExitStatus) -> (Option<i32>, Option<i32>) {
     (s.code(), s.signal())
 }
 
+/// The tree of an `exec` while it runs: if the exec is abandoned (its future
+/// dropped, e.g. Ctrl-C in the REPL), the whole tree gets SIGKILL at once.
+/// It holds the child, unreaped, so the group id stays pinned until then.
+struct ExecTree {
+    child: tokio::process::Child,
+    target: KillTarget,
+    armed: bool,
+}
+
+impl Drop for ExecTree {
+    fn drop(&mut self) {
+        if self.armed {
+            kill_now(std::slice::from_ref(&self.target));
+        }
+    }
+}
+
+async fn read_all(pipe: Option<impl tokio::io::AsyncRead + Unpin>) -> std::io::Result<Vec<u8>> {
+    let mut buf = vec![];
+    if let Some(mut p) = pipe {
+        p.read_to_end(&mut buf).await?;
+    }
+    Ok(buf)
+}
+
 /// Runs a program inside a namespace to completion (`ip netns exec NS CMD`).
-pub async fn exec(ns: &NsId, ns_file: Option<&File>, spec: &ExecSpec) -> Result<ExecResult> {
-    let mut cmd = command(ns, ns_file, spec)?;
+/// `tag`: its `LUNET_OWNER` (empty: a fresh one). On timeout the whole tree
+/// (its process group and everything with the tag) gets SIGKILL and the result
+/// says `timed_out`; if this future is dropped before the end, the same happens.
+pub async fn exec(ns: &NsId, ns_file: Option<&File>, spec: &ExecSpec, tag: &str) -> Result<ExecResult> {
+    let tag = if tag.is_empty() { new_tag() } else { tag.to_string() };
+    let mut cmd = command(ns, ns_file, spec, &tag)?;
     cmd.stdin(if spec.stdin.is_some() {
         Stdio::piped()
     } else {
         Stdio::null()
     })
     .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .kill_on_drop(true);
-    let mut child = cmd.spawn().map_err(|e| spawn_error(spec, e))?;
-    let pid = child.id();
-    if let (Some(data), Some(mut stdin)) = (spec.stdin.clone(), child.stdin.take()) {
+    .stderr(Stdio::piped());
+    let child = cmd.spawn().map_err(|e| spawn_error(spec, e))?;
+    let pid = child.id().map(|p| p as i32).unwrap_or(0);
+    let mut tree = ExecTree {
+        child,
+        target: KillTarget {
+            pid,
+            start: start_time(pid).unwrap_or(0),
+            tag,
+        },
+        armed: true,
+    };
+    if let (Some(data), Some(mut stdin)) = (spec.stdin.clone(), tree.child.stdin.take()) {
         tokio::spawn(async move {
             let _ = stdin.write_all(&data).await;
         });
     }
-    let wait = child.wait_with_output();
-    let out = match spec.timeout {
-        None => wait.await,
-        Some(t) => match tokio::time::timeout(t, wait).await {
-            Ok(r) => r,
-            Err(_) => {
-                // Dropping the future killed the child (kill_on_drop); tokio reaps it.
-                let _ = pid;
-                return Ok(ExecResult {
-                    code: None,
-                    signal: Some(libc::SIGKILL),
-                    stdout: vec![],
-                    stderr: vec![],
-                    timed_out: true,
-                });
-            }
-        },
-    }
-    .map_err(|e| Error::io("wait for the program", e))?;
-    let (code, signal) = split_status(out.status);
+    let (stdout, stderr) = (tree.child.stdout.take(), tree.child.stderr.take());
+    let run = async {
+        let (status, out, err) = tokio::join!(tree.child.wait(), read_all(stdout), read_all(stderr));
+        Ok::<_, std::io::Error>((status?, out?, err?))
+    };
+    let finished = match spec.timeout {
+        None => Some(run.await),
+        Some(t) => tokio::time::timeout(t, run).await.ok(),
+    };
+    let Some(res) = finished else {
+        // Timed out: the whole tree, at once (the timeout was its grace period).
+        end_all(std::slice::from_ref(&tree.target), Duration::ZERO).await;
+        let status = tokio::time::timeout(Duration::from_secs(2), tree.child.wait()).await;
+        tree.armed = false;
+        let (code, signal) = match status {
+            Ok(Ok(s)) => split_status(s),
+            _ => (None, Some(libc::SIGKILL)),
+        };
+        return Ok(ExecResult {
+            code,
+            signal,
+            stdout: vec![],
+            stderr: vec![],
+            timed_out: true,
+        });
+    };
+    tree.armed = false;
+    let (status, stdout, stderr) = res.map_err(|e| Error::io("wait for the program", e))?;
+    let (code, signal) = split_status(status);
     Ok(ExecResult {
         code,
         signal,
-        stdout: out.stdout,
-        stderr: out.stderr,
+        stdout,
+        stderr,
         timed_out: false,
     })
 }
@@ -354,6 +407,10 @@ pub async fn exec(ns: &NsId, ns_file: Option<&File>, spec: &ExecSpec) -> Result<
 /// A background process started by `spawn`.
 pub struct Proc {
     pub pid: i32,
+    /// Its start time (0 if it could not be read), which tells it apart from a later process with the same pid.
+    pub start: u64,
+    /// Its `LUNET_OWNER`, inherited by its descendants.
+    pub tag: String,
     pub argv: Vec<String>,
     pub ns: NsId,
     child: std::sync::Mutex<Option<tokio::process::Child>>,
@@ -372,21 +429,11 @@ pub enum Output {
     Null,
 }
 
-/// A mark unique to one started process tree: set as `LUNET_OWNER` in its
-/// environment, inherited by everything it starts.
-pub fn new_tag() -> String {
-    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("{}-{nanos:x}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
-}
-
-/// Starts a background process inside a namespace (`ip netns exec NS CMD &`).
+/// Starts a background process inside a namespace (`ip netns exec NS CMD &`),
+/// leader of its own process group, with `LUNET_OWNER=<tag>` (empty: a fresh tag).
 pub fn spawn(ns: &NsId, ns_file: Option<&File>, spec: &ExecSpec, output: Output, tag: &str) -> Result<Proc> {
-    let mut cmd = command(ns, ns_file, spec)?;
-    cmd.env("LUNET_OWNER", tag);
+    let tag = if tag.is_empty() { new_tag() } else { tag.to_string() };
+    let mut cmd = command(ns, ns_file, spec, &tag)?;
     let (log, log_path) = match output {
         Output::File(p) => {
             let f = std::fs::OpenOptions::new()
@@ -402,12 +449,12 @@ pub fn spawn(ns: &NsId, ns_file: Option<&File>, spec: &ExecSpec, output: Output,
     let dup = || log.try_clone().map_err(|e| Error::io("dup the log file", e));
     cmd.stdin(Stdio::null());
     cmd.stdout(Stdio::from(dup()?)).stderr(Stdio::from(dup()?));
-    // Keep children out of the terminal's process group: Ctrl-C in lunet must not hit them.
-    cmd.process_group(0);
     let child = cmd.spawn().map_err(|e| spawn_error(spec, e))?;
     let pid = child.id().map(|p| p as i32).unwrap_or(-1);
     Ok(Proc {
         pid,
+        start: start_time(pid).unwrap_or(0),
+        tag,
         argv: spec.argv.clone(),
         ns: ns.clone(),
         child: std::sync::Mutex::new(Some(child)),
@@ -424,6 +471,7 @@ fn anonymous_file() -> Result<File> {
     if fd < 0 {
         return Err(Error::io("create an output buffer", std::io::Error::last_os_error()));
     }
+    // SAFETY: memfd_create just returned this fd; nothing else owns it.
     Ok(unsafe { File::from_raw_fd(fd) })
 }
 
@@ -495,16 +543,19 @@ impl Proc {
         Ok(())
     }
 
-    /// SIGTERM, then SIGKILL after `grace`; waits until it is gone.
+    /// What ends its whole tree: its process group (while it is not reaped) and its tag.
+    pub fn kill_target(&self) -> KillTarget {
+        KillTarget {
+            pid: self.pid,
+            start: self.start,
+            tag: self.tag.clone(),
+        }
+    }
+
+    /// Ends its whole tree (process group and everything with its tag): SIGTERM,
+    /// then SIGKILL after `grace`; waits until it is gone, and reaps it.
     pub async fn terminate(&self, grace: Duration) -> Result<()> {
-        if !self.alive() {
-            return Ok(());
-        }
-        self.signal(libc::SIGTERM)?;
-        if self.wait(Some(grace)).await?.is_none() {
-            self.signal(libc::SIGKILL)?;
-            self.wait(Some(Duration::from_secs(5))).await?;
-        }
+        terminate_all(&[self], grace).await;
         Ok(())
     }
 
@@ -516,6 +567,16 @@ impl Proc {
             .read_exact_at(&mut buf, 0)
             .map_err(|e| Error::io("read output", e))?;
         Ok(buf)
+    }
+}
+
+/// Ends the trees of several processes at once (one grace period for all), and reaps them.
+pub async fn terminate_all(procs: &[&Proc], grace: Duration) {
+    let targets: Vec<KillTarget> = procs.iter().map(|p| p.kill_target()).collect();
+    end_all(&targets, grace).await;
+    for p in procs {
+        // Reaps it (it is gone, or a zombie, by now); a concurrent waiter does that instead.
+        let _ = p.wait(Some(Duration::from_millis(200))).await;
     }
 }
 
@@ -539,43 +600,19 @@ pub fn signal_number(s: &str) -> Option<i32> {
 /// The start time of a process (field 22 of /proc/PID/stat), which tells it
 /// apart from a later process that got the same pid.
 pub fn start_time(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &stat[stat.rfind(')')? + 2..];
-    after.split_whitespace().nth(19)?.parse().ok()
-}
-
-fn running(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
-        Err(_) => false,
-    }
-}
-
-/// SIGTERM, then SIGKILL after a grace period, to each pid; waits until they are gone.
-pub async fn kill_all(pids: &[i32]) {
-    if pids.is_empty() {
-        return;
-    }
-    for p in pids {
-        // SAFETY: signalling pids we were asked to end.
-        unsafe { libc::kill(*p, libc::SIGTERM) };
-    }
-    for i in 0..300 {
-        if !pids.iter().any(|p| running(*p)) {
-            return;
-        }
-        if i == 100 {
-            for p in pids {
-                unsafe { libc::kill(*p, libc::SIGKILL) };
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    super::proctree::read_stat(pid).map(|s| s.start)
 }
 
 /// Ends `pid` if it is still the process that was started at `start`.
+/// (Kept for callers not yet passing a tag: `end_all` of that one pid, grace 1 s.)
 pub async fn kill_verified(pid: i32, start: u64) {
-    if start_time(pid) == Some(start) {
-        kill_all(&[pid]).await;
-    }
+    end_all(
+        &[KillTarget {
+            pid,
+            start,
+            tag: String::new(),
+        }],
+        Duration::from_secs(1),
+    )
+    .await;
 }

@@ -11,7 +11,7 @@ use mlua::{Lua, MetaMethod, MultiValue, Table, UserData, UserDataMethods, Value}
 use super::args::{fail, type_name, Args, Named, Opts};
 use super::net;
 use crate::core::op::Op;
-use crate::core::process::{signal_number, ExecResult, ExecSpec, Isolation, Output, Proc};
+use crate::core::process::{self, signal_number, ExecResult, ExecSpec, Isolation, Output, Proc};
 use crate::core::{words, NsId};
 
 /// Every process spawned from this Lua state, and whether the user asked to keep it.
@@ -24,11 +24,12 @@ pub async fn end_owned(lua: &Lua, all: bool) {
         Some(o) => o.0.borrow_mut().drain(..).collect(),
         None => return,
     };
-    for (p, keep) in procs {
-        if all || !keep {
-            let _ = p.terminate(Duration::from_secs(2)).await;
-        }
-    }
+    let ending: Vec<&Proc> = procs
+        .iter()
+        .filter(|(_, keep)| all || !keep)
+        .map(|(p, _)| &**p)
+        .collect();
+    process::terminate_all(&ending, Duration::from_secs(1)).await;
 }
 
 const EXEC_KEYS: &[&str] = &["check", "stdin", "env", "cwd", "timeout", "pid", "uts", "ipc", "mount"];

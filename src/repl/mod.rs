@@ -207,7 +207,12 @@ impl Repl {
             Err(e) => Some(Err(e)),
         };
         match res {
-            None => eprintln!("{}", red("interrupted")),
+            None => {
+                // The abandoned call's future lives in its Lua thread until collected:
+                // collect now, so what it was running (an exec's process tree) ends now.
+                let _ = self.sess.lua.gc_collect();
+                eprintln!("{}", red("interrupted"))
+            }
             Some(Ok(v)) => {
                 if let Err(e) = self.show(v) {
                     eprintln!("{}", red(&luabind::describe(&e)));
