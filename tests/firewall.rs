@@ -222,3 +222,276 @@ fn a_missing_iptables_binary_names_the_package() {
         "{err}"
     );
 }
+
+// ---- issue 10: idempotent undo, and nft tables lunet created ----------------
+// These call the core from the test process, always with the sandbox's network
+// namespace (/proc/PID/ns/net of its PID 1): iptables and nfnetlink run there.
+
+use lunet::core::firewall::{
+    self, apply_undo, apply_undo_batch, chain_exists, drop_table_if_empty, rule_present, table_exists, Backend,
+    DropOutcome, IptChange, IptCmd, UndoOutcome,
+};
+
+fn netns(sb: &Sandbox) -> std::fs::File {
+    std::fs::File::open(format!("/proc/{}/ns/net", sb.pid)).expect("the sandbox's network namespace")
+}
+
+fn change(v6: bool, table: &str, cmd: IptCmd, chain: &str, rule: &str) -> IptChange {
+    IptChange {
+        v6,
+        table: table.into(),
+        cmd,
+        chain: chain.into(),
+        rule: rule.split_whitespace().map(String::from).collect(),
+    }
+}
+
+/// The tables nft lists (`nft list tables`), or None when nft is not installed.
+fn nft_tables(sb: &Sandbox) -> Option<String> {
+    sb.ok("command -v nft >/dev/null").then(|| sb.sh("nft list tables"))
+}
+
+#[test]
+fn a_table_made_by_the_first_rule_is_dropped_once_empty() {
+    let sb = Sandbox::new();
+    let ns = netns(&sb);
+    let ns = Some(&ns);
+    if !firewall::is_nft(Backend::Default, false).unwrap() {
+        eprintln!("iptables is legacy here: no nft tables to drop");
+        return;
+    }
+    assert!(!table_exists(ns, Backend::Default, false, "nat").unwrap());
+    let add = change(
+        false,
+        "nat",
+        IptCmd::Append,
+        "POSTROUTING",
+        "-s 10.0.0.0/8 -j MASQUERADE",
+    );
+    sb.sh("iptables -t nat -A POSTROUTING -s 10.0.0.0/8 -j MASQUERADE");
+    assert!(table_exists(ns, Backend::Default, false, "nat").unwrap());
+    assert!(sb.sh("iptables-save").contains("*nat"));
+    if let Some(t) = nft_tables(&sb) {
+        assert!(t.contains("table ip nat"), "{t}");
+    }
+    // Not empty yet: kept, rule and all.
+    assert_eq!(
+        drop_table_if_empty(ns, Backend::Default, false, "nat").unwrap(),
+        DropOutcome::NotEmpty
+    );
+    assert!(sb.sh("iptables -t nat -S").contains("MASQUERADE"));
+    let del = add.inverse(None).unwrap();
+    assert_eq!(apply_undo(ns, Backend::Default, &del).unwrap(), UndoOutcome::Done);
+    assert!(
+        sb.sh("iptables-save").contains("*nat"),
+        "the empty table stays until dropped"
+    );
+    assert_eq!(
+        drop_table_if_empty(ns, Backend::Default, false, "nat").unwrap(),
+        DropOutcome::Dropped
+    );
+    assert!(!sb.sh("iptables-save").contains("*nat"), "{}", sb.sh("iptables-save"));
+    if let Some(t) = nft_tables(&sb) {
+        assert!(!t.contains("table ip nat"), "{t}");
+    }
+    assert!(!table_exists(ns, Backend::Default, false, "nat").unwrap());
+    assert_eq!(
+        drop_table_if_empty(ns, Backend::Default, false, "nat").unwrap(),
+        DropOutcome::AlreadyGone
+    );
+    // ip6tables: family ip6, same name.
+    sb.sh("ip6tables -t mangle -A OUTPUT -j ACCEPT && ip6tables -t mangle -D OUTPUT -j ACCEPT");
+    assert!(table_exists(ns, Backend::Default, true, "mangle").unwrap());
+    assert!(!table_exists(ns, Backend::Default, false, "mangle").unwrap());
+    assert_eq!(
+        drop_table_if_empty(ns, Backend::Default, true, "mangle").unwrap(),
+        DropOutcome::Dropped
+    );
+    assert!(!sb.sh("ip6tables-save").contains("*mangle"));
+}
+
+#[test]
+fn tables_with_anything_in_them_are_kept() {
+    let sb = Sandbox::new();
+    let ns = netns(&sb);
+    let ns = Some(&ns);
+    if !firewall::is_nft(Backend::Default, false).unwrap() {
+        return;
+    }
+    let drop = |t: &str| drop_table_if_empty(ns, Backend::Default, false, t).unwrap();
+    // A foreign rule.
+    sb.sh("iptables -t nat -A PREROUTING -p tcp --dport 1 -j DNAT --to-destination 10.0.0.1");
+    assert_eq!(drop("nat"), DropOutcome::NotEmpty);
+    assert!(sb.sh("iptables -t nat -S").contains("DNAT"));
+    // An empty user chain.
+    sb.sh("iptables -t mangle -N FOREIGN");
+    assert_eq!(drop("mangle"), DropOutcome::NotEmpty);
+    assert!(sb.sh("iptables -t mangle -S").contains("-N FOREIGN"));
+    // A policy other than ACCEPT.
+    sb.sh("iptables -P FORWARD DROP");
+    assert_eq!(drop("filter"), DropOutcome::NotEmpty);
+    assert!(sb.sh("iptables -S").contains("-P FORWARD DROP"));
+    // A table that already existed (empty) is one lunet did not create: the
+    // lead's wiring never drops it, since table_exists said true beforehand.
+    sb.sh("iptables -t raw -A OUTPUT -j ACCEPT && iptables -t raw -D OUTPUT -j ACCEPT");
+    assert!(table_exists(ns, Backend::Default, false, "raw").unwrap());
+    // What iptables does not show still counts: an nft set in an otherwise empty table.
+    if nft_tables(&sb).is_some() {
+        sb.sh("iptables -t security -A INPUT -j ACCEPT && iptables -t security -D INPUT -j ACCEPT");
+        sb.sh("nft add set ip security foreign '{ type ipv4_addr; }'");
+        assert_eq!(
+            sb.sh("iptables -t security -S").lines().count(),
+            3,
+            "only policies shown"
+        );
+        assert_eq!(drop("security"), DropOutcome::NotEmpty);
+        assert!(sb.sh("nft list tables").contains("table ip security"));
+    }
+    // Legacy tables are the kernel's: never dropped.
+    assert!(table_exists(ns, Backend::Legacy, false, "nat").unwrap());
+    assert_eq!(
+        drop_table_if_empty(ns, Backend::Legacy, false, "nat").unwrap(),
+        DropOutcome::NotNft
+    );
+}
+
+#[test]
+fn rule_present_and_chain_exists_agree_with_iptables_s() {
+    let sb = Sandbox::new();
+    let ns = netns(&sb);
+    let ns = Some(&ns);
+    for (v6, bin, addr) in [(false, "iptables", "9.9.9.9"), (true, "ip6tables", "2001:db8::9")] {
+        let rule = format!("-s {addr} -p tcp --dport 22 -j DROP");
+        let c = change(v6, "filter", IptCmd::Append, "INPUT", &rule);
+        assert!(!rule_present(ns, bin, &c).unwrap());
+        sb.sh(&format!("{bin} -A INPUT {rule}"));
+        assert!(sb.sh(&format!("{bin} -S INPUT")).contains("--dport 22 -j DROP"));
+        assert!(rule_present(ns, bin, &c).unwrap());
+        // A Delete change asks about the rule it deletes.
+        assert!(rule_present(ns, bin, &c.inverse(None).unwrap()).unwrap());
+        // Same rule, other chain or table: absent (also when the chain does not exist).
+        assert!(!rule_present(ns, bin, &change(v6, "filter", IptCmd::Append, "OUTPUT", &rule)).unwrap());
+        assert!(!rule_present(ns, bin, &change(v6, "filter", IptCmd::Append, "NOPE", &rule)).unwrap());
+        assert!(!rule_present(ns, bin, &change(v6, "mangle", IptCmd::Append, "INPUT", &rule)).unwrap());
+        // A malformed rule is an error with iptables' message, not "absent" (INPUT has
+        // rules with its target DROP, so the listing cannot prove it absent either).
+        let bad = change(v6, "filter", IptCmd::Append, "INPUT", "-p tcp --dportx 22 -j DROP");
+        let e = rule_present(ns, bin, &bad).unwrap_err().to_string();
+        assert!(e.contains("--dportx"), "{e}");
+
+        assert!(!chain_exists(ns, bin, "filter", "LUNETX").unwrap());
+        sb.sh(&format!("{bin} -N LUNETX"));
+        assert!(sb.sh(&format!("{bin} -S")).contains("-N LUNETX"));
+        assert!(chain_exists(ns, bin, "filter", "LUNETX").unwrap());
+        assert!(chain_exists(ns, bin, "filter", "INPUT").unwrap());
+        assert!(!chain_exists(ns, bin, "nat", "LUNETX").unwrap());
+        assert!(chain_exists(ns, bin, "nat", "POSTROUTING").unwrap());
+        sb.sh(&format!("{bin} -X LUNETX"));
+        assert!(!chain_exists(ns, bin, "filter", "LUNETX").unwrap());
+        // A jump to a chain that is gone cannot be there (iptables -C exits 2 for it).
+        let jump = change(v6, "filter", IptCmd::Delete, "INPUT", "-j LUNETX");
+        assert!(!rule_present(ns, bin, &jump).unwrap());
+    }
+}
+
+#[test]
+fn undo_of_what_someone_already_undid_succeeds() {
+    let sb = Sandbox::new();
+    let ns = netns(&sb);
+    let ns = Some(&ns);
+    let b = Backend::Default;
+    sb.sh("iptables -A INPUT -s 1.2.3.4 -j DROP && iptables -N MINE");
+    let del = change(false, "filter", IptCmd::Delete, "INPUT", "-s 1.2.3.4/32 -j DROP");
+    let xchain = change(false, "filter", IptCmd::DeleteChain, "MINE", "");
+    assert_eq!(apply_undo(ns, b, &del).unwrap(), UndoOutcome::Done);
+    assert_eq!(apply_undo(ns, b, &xchain).unwrap(), UndoOutcome::Done);
+    // Again: they are gone already (someone else deleted them): success.
+    assert_eq!(apply_undo(ns, b, &del).unwrap(), UndoOutcome::AlreadyDone);
+    assert_eq!(apply_undo(ns, b, &xchain).unwrap(), UndoOutcome::AlreadyDone);
+    // Re-adding a deleted rule that is back already; re-making a chain that exists.
+    let add = change(false, "filter", IptCmd::Append, "INPUT", "-s 1.2.3.4/32 -j DROP");
+    assert_eq!(apply_undo(ns, b, &add).unwrap(), UndoOutcome::Done);
+    assert_eq!(apply_undo(ns, b, &add).unwrap(), UndoOutcome::AlreadyDone);
+    assert_eq!(sb.sh("iptables -S INPUT").matches("1.2.3.4").count(), 1);
+    let newchain = change(false, "filter", IptCmd::NewChain, "MINE", "");
+    assert_eq!(apply_undo(ns, b, &newchain).unwrap(), UndoOutcome::Done);
+    assert_eq!(apply_undo(ns, b, &newchain).unwrap(), UndoOutcome::AlreadyDone);
+    // A real failure keeps iptables' message: a chain still referenced cannot go.
+    sb.sh("iptables -A INPUT -j MINE");
+    let e = apply_undo(ns, b, &xchain).unwrap_err().to_string();
+    assert!(e.contains("iptables") && e.contains("-X MINE"), "{e}");
+    assert!(sb.sh("iptables -S").contains("-N MINE"));
+}
+
+#[test]
+fn a_restore_undo_batch_with_rules_already_gone_falls_back_to_single_changes() {
+    let sb = Sandbox::new();
+    let ns = netns(&sb);
+    let ns = Some(&ns);
+    let b = Backend::Default;
+    let before = fw_state(&sb);
+    let batch = firewall::parse_batch(
+        "*filter\n:LUNET - [0:0]\n-A LUNET -s 5.5.5.5 -j RETURN\n-A INPUT -j LUNET\n-A INPUT -s 6.6.6.6 -j DROP\nCOMMIT\n",
+    )
+    .unwrap();
+    let tb = &batch.tables[0];
+    sb.write("batch", &tb.text);
+    sb.sh(&format!(
+        "iptables-restore --noflush < {}",
+        sb.dir.path().join("batch").display()
+    ));
+    // Someone deletes one of its rules: the atomic undo batch would fail as a whole.
+    sb.sh("iptables -D INPUT -s 6.6.6.6 -j DROP");
+    let undo = firewall::TableBatch {
+        table: tb.table.clone(),
+        text: tb.undo_text(),
+        new_chains: vec![],
+        rules: vec![],
+    };
+    sb.write("undo", &undo.text);
+    let kept = fw_state(&sb);
+    assert!(
+        !sb.ok(&format!(
+            "iptables-restore --noflush < {}",
+            sb.dir.path().join("undo").display()
+        )),
+        "the atomic batch must fail here, or this test tests nothing"
+    );
+    assert_eq!(fw_state(&sb), kept, "a failed batch changes nothing");
+    assert_eq!(apply_undo_batch(ns, b, false, &undo).unwrap(), UndoOutcome::Done);
+    assert_eq!(fw_state(&sb), before);
+    assert_eq!(apply_undo_batch(ns, b, false, &undo).unwrap(), UndoOutcome::AlreadyDone);
+    // The structured undo of the batch is the same list of single changes.
+    assert_eq!(
+        tb.undo_changes(false),
+        firewall::undo_text_changes(false, &undo.text).unwrap()
+    );
+}
+
+#[test]
+fn the_table_delete_is_refused_when_the_ruleset_changed_since_it_was_looked_at() {
+    use lunet::core::nft;
+    let sb = Sandbox::new();
+    let ns = netns(&sb);
+    if !firewall::is_nft(Backend::Default, false).unwrap() {
+        return;
+    }
+    sb.sh("iptables -t nat -A OUTPUT -j ACCEPT && iptables -t nat -D OUTPUT -j ACCEPT");
+    let mut sock = nft::Socket::open(Some(&ns)).unwrap();
+    let gen = sock.genid().unwrap();
+    let content = sock.table_content(nft::family(false), "nat").unwrap().unwrap();
+    assert!(content.is_empty(), "{content:?}");
+    // Someone adds a rule after the look: the delete made for that look is refused.
+    sb.sh("iptables -t nat -A OUTPUT -d 10.9.9.9 -j ACCEPT");
+    assert_ne!(sock.genid().unwrap(), gen);
+    let e = sock.delete_table(nft::family(false), "nat", gen).unwrap_err();
+    assert_eq!(e.errno(), Some(libc::ERESTART), "{e}");
+    assert!(
+        sb.sh("iptables -t nat -S").contains("10.9.9.9"),
+        "the rule is still there"
+    );
+    // No such table: ENOENT.
+    let gen = sock.genid().unwrap();
+    let e = sock.delete_table(nft::family(false), "lunet_none", gen).unwrap_err();
+    assert_eq!(e.errno(), Some(libc::ENOENT), "{e}");
+}

@@ -10,6 +10,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 use super::error::{Error, Result};
+use super::nft;
 use super::words::quote;
 
 /// Which iptables: what `iptables` is on the machine, or a chosen backend
@@ -370,6 +371,343 @@ impl TableBatch {
     }
 }
 
+impl TableBatch {
+    /// The single changes that undo this batch, in the order the undo batch
+    /// makes them: the rules deleted newest first, then the chains. When the
+    /// atomic undo batch fails (some of its rules already gone), these can be
+    /// undone one by one with [`apply_undo`].
+    pub fn undo_changes(&self, v6: bool) -> Vec<IptChange> {
+        let mut v: Vec<IptChange> = self
+            .rules
+            .iter()
+            .rev()
+            .map(|(chain, rule)| IptChange {
+                v6,
+                table: self.table.clone(),
+                cmd: IptCmd::Delete,
+                chain: chain.clone(),
+                rule: rule.clone(),
+            })
+            .collect();
+        v.extend(self.new_chains.iter().map(|c| IptChange {
+            v6,
+            table: self.table.clone(),
+            cmd: IptCmd::DeleteChain,
+            chain: c.clone(),
+            rule: vec![],
+        }));
+        v
+    }
+}
+
+/// The single changes of an undo batch's text (what [`TableBatch::undo_text`]
+/// writes: `*table`, `-D CHAIN RULE…`, `-X CHAIN`, `COMMIT`), for undo batches
+/// already in a journal, which keep only their text.
+pub fn undo_text_changes(v6: bool, text: &str) -> Result<Vec<IptChange>> {
+    let mut table: Option<String> = None;
+    let mut out = vec![];
+    for line in text.lines() {
+        let l = line.trim();
+        if l.is_empty() || l.starts_with('#') || l == "COMMIT" {
+            continue;
+        }
+        if let Some(t) = l.strip_prefix('*') {
+            table = Some(t.to_string());
+            continue;
+        }
+        let words = super::words::split(l)?;
+        let (cmd, rest) = match words.first().map(String::as_str) {
+            Some("-D") => (IptCmd::Delete, &words[1..]),
+            Some("-X") => (IptCmd::DeleteChain, &words[1..]),
+            _ => return Err(Error::new(format!("not an undo batch line: {l:?}"))),
+        };
+        let (Some(table), Some(chain)) = (&table, rest.first()) else {
+            return Err(Error::new(format!("not an undo batch line: {l:?}")));
+        };
+        out.push(IptChange {
+            v6,
+            table: table.clone(),
+            cmd,
+            chain: chain.clone(),
+            rule: rest[1..].to_vec(),
+        });
+    }
+    Ok(out)
+}
+
+/// Whether the rule `change` is about is in its chain, by `iptables -C`'s exit
+/// code: 0 present, 1 absent (also when the chain or table is missing). Any
+/// other code is an error carrying iptables' message, unless the table's
+/// listing proves the rule absent (its chain is gone, or no rule of the chain
+/// has its target: a jump to a user chain that was deleted). For a Delete
+/// change: the rule it deletes. Policies and chains have no rule: an error.
+pub fn rule_present(ns: Option<&File>, bin: &str, change: &IptChange) -> Result<bool> {
+    if matches!(change.cmd, IptCmd::NewChain | IptCmd::DeleteChain | IptCmd::Policy(_)) {
+        return Err(Error::new(format!("`{change}` is not about a rule")));
+    }
+    let mut args = vec![
+        "-w".to_string(),
+        "-t".into(),
+        change.table.clone(),
+        "-C".into(),
+        change.chain.clone(),
+    ];
+    args.extend(change.rule.iter().cloned());
+    let out = run(ns, bin, &args, None)?;
+    match out.code {
+        0 => Ok(true),
+        1 => Ok(false),
+        // iptables refuses to check some rules that cannot be there (a jump to
+        // a chain that is gone: exit 2): look at the table before calling it an error.
+        _ if absent_by_listing(ns, bin, change)? => Ok(false),
+        _ => Err(failure(bin, &args, &out)),
+    }
+}
+
+/// The chain a rule jumps or goes to, or its target (`-j X`, `-g X`).
+fn rule_target(rule: &[String]) -> Option<&str> {
+    rule.windows(2)
+        .rev()
+        .find(|w| matches!(w[0].as_str(), "-j" | "--jump" | "-g" | "--goto"))
+        .map(|w| w[1].as_str())
+}
+
+/// Whether `iptables -t T -S` output proves a rule with this target absent
+/// from `chain`: the chain is not listed, or none of its rules has that target.
+pub fn listing_lacks(listing: &str, chain: &str, target: &str) -> bool {
+    if !listed_chains(listing).iter().any(|c| c == chain) {
+        return true;
+    }
+    !listing.lines().any(|l| {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        w.len() > 2
+            && w[0] == "-A"
+            && w[1] == chain
+            && w.windows(2).any(|p| matches!(p[0], "-j" | "-g") && p[1] == target)
+    })
+}
+
+/// Whether the table's listing shows the rule of `change` cannot be in its chain.
+fn absent_by_listing(ns: Option<&File>, bin: &str, change: &IptChange) -> Result<bool> {
+    let Some(target) = rule_target(&change.rule) else {
+        return Ok(false);
+    };
+    let args = vec!["-w".to_string(), "-t".into(), change.table.clone(), "-S".into()];
+    let out = run(ns, bin, &args, None)?;
+    Ok(out.code == 0 && listing_lacks(&out.stdout, &change.chain, target))
+}
+
+/// Chains in `iptables -S` output: `-P NAME …` (built-in) and `-N NAME` (user).
+pub fn listed_chains(listing: &str) -> Vec<String> {
+    listing
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            match (w.next(), w.next()) {
+                (Some("-P" | "-N"), Some(name)) => Some(name.to_string()),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// Whether a chain exists in `table`, by looking: `iptables -t TABLE -S` must
+/// succeed (exit 0), and the chain is there when it is listed as `-N`/`-P`.
+/// (`-S CHAIN`'s exit code alone cannot tell: iptables exits 1 for a missing
+/// chain and for other failures alike.)
+pub fn chain_exists(ns: Option<&File>, bin: &str, table: &str, chain: &str) -> Result<bool> {
+    let args = vec!["-w".to_string(), "-t".into(), table.into(), "-S".into()];
+    let out = run(ns, bin, &args, None)?;
+    if out.code != 0 {
+        return Err(failure(bin, &args, &out));
+    }
+    Ok(listed_chains(&out.stdout).iter().any(|c| c == chain))
+}
+
+/// Whether the undo `change` has nothing left to do (the state it wants is
+/// already there), by looking; None for a policy (setting one is idempotent).
+pub fn undo_is_noop(ns: Option<&File>, bin: &str, change: &IptChange) -> Result<Option<bool>> {
+    Ok(match &change.cmd {
+        IptCmd::Append | IptCmd::Insert(_) => Some(rule_present(ns, bin, change)?),
+        IptCmd::Delete => Some(!rule_present(ns, bin, change)?),
+        IptCmd::NewChain => Some(chain_exists(ns, bin, &change.table, &change.chain)?),
+        IptCmd::DeleteChain => Some(!chain_exists(ns, bin, &change.table, &change.chain)?),
+        IptCmd::Policy(_) => None,
+    })
+}
+
+/// What an idempotent undo did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UndoOutcome {
+    /// The change was made.
+    Done,
+    /// Nothing to do: the state was already the wanted one (a rule or chain someone else removed).
+    AlreadyDone,
+}
+
+/// Makes one undo change idempotently: it looks first (a rule to delete that
+/// is gone, a chain to delete that is gone, a rule to re-add that is there:
+/// AlreadyDone), then makes the change; if that fails, it looks again (someone
+/// may have got there in between) before reporting iptables' message.
+pub fn apply_undo(ns: Option<&File>, backend: Backend, change: &IptChange) -> Result<UndoOutcome> {
+    let bin = backend.binary(change.v6, "");
+    if undo_is_noop(ns, &bin, change)? == Some(true) {
+        return Ok(UndoOutcome::AlreadyDone);
+    }
+    let args = change.args();
+    let out = run(ns, &bin, &args, None)?;
+    if out.code == 0 {
+        return Ok(UndoOutcome::Done);
+    }
+    if undo_is_noop(ns, &bin, change)? == Some(true) {
+        return Ok(UndoOutcome::AlreadyDone);
+    }
+    Err(failure(&bin, &args, &out))
+}
+
+/// Undoes a restore batch (one table's section): atomically with
+/// `iptables-restore --noflush` when it can; when that fails (some of its rules
+/// already gone), change by change with [`apply_undo`]. `batch.text` is an
+/// undo text ([`TableBatch::undo_text`]).
+pub fn apply_undo_batch(ns: Option<&File>, backend: Backend, v6: bool, batch: &TableBatch) -> Result<UndoOutcome> {
+    let bin = backend.binary(v6, "restore");
+    let args = vec!["-w".to_string(), "--noflush".to_string()];
+    let out = run(ns, &bin, &args, Some(&batch.text))?;
+    if out.code == 0 {
+        return Ok(UndoOutcome::Done);
+    }
+    let Ok(changes) = undo_text_changes(v6, &batch.text) else {
+        return Err(failure(&bin, &args, &out));
+    };
+    let mut outcome = UndoOutcome::AlreadyDone;
+    let mut first_err = None;
+    for c in &changes {
+        match apply_undo(ns, backend, c) {
+            Ok(UndoOutcome::Done) => outcome = UndoOutcome::Done,
+            Ok(UndoOutcome::AlreadyDone) => {}
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(outcome),
+    }
+}
+
+/// Whether `iptables -V`'s first line names the nf_tables backend.
+pub fn version_is_nft(version: &str) -> bool {
+    version.lines().next().unwrap_or("").contains("(nf_tables)")
+}
+
+/// Whether `backend` (for v4 or v6) is iptables-nft. For the default
+/// `iptables`, asks `iptables -V` once per binary and remembers.
+pub fn is_nft(backend: Backend, v6: bool) -> Result<bool> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static CACHE: OnceLock<Mutex<HashMap<String, bool>>> = OnceLock::new();
+    match backend {
+        Backend::Nft => return Ok(true),
+        Backend::Legacy => return Ok(false),
+        Backend::Default => {}
+    }
+    let bin = backend.binary(v6, "");
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(&v) = cache.lock().unwrap().get(&bin) {
+        return Ok(v);
+    }
+    let args = vec!["-V".to_string()];
+    // `-V` reads nothing of the kernel: run where lunet is.
+    let out = run(None, &bin, &args, None)?;
+    if out.code != 0 {
+        return Err(failure(&bin, &args, &out));
+    }
+    let nft = version_is_nft(&out.stdout);
+    cache.lock().unwrap().insert(bin, nft);
+    Ok(nft)
+}
+
+/// Whether the nft table behind iptables table `table` exists. With legacy
+/// iptables tables are built into the kernel: always true.
+pub fn table_exists(ns: Option<&File>, backend: Backend, v6: bool, table: &str) -> Result<bool> {
+    if !is_nft(backend, v6)? {
+        return Ok(true);
+    }
+    Ok(nft::Socket::open(ns)?.table(nft::family(v6), table)?.is_some())
+}
+
+/// What [`drop_table_if_empty`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DropOutcome {
+    /// The empty table was deleted.
+    Dropped,
+    /// There was no such table (any more).
+    AlreadyGone,
+    /// It holds rules, user chains, sets, or a policy other than ACCEPT: kept.
+    NotEmpty,
+    /// Legacy iptables: its tables are part of the kernel, nothing to drop.
+    NotNft,
+    /// The table looked empty but was left; why, and how to remove it by hand.
+    Left(String),
+}
+
+/// Whether `iptables -t T -S` output shows an empty table: only `-P CHAIN
+/// ACCEPT` lines (no rules, no user chains, no other policy). Returns the number
+/// of built-in chains when empty.
+pub fn empty_listing(listing: &str) -> Option<u32> {
+    let mut base = 0;
+    for l in listing.lines() {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        match w.as_slice() {
+            [] => {}
+            ["-P", _, "ACCEPT"] => base += 1,
+            _ => return None,
+        }
+    }
+    Some(base)
+}
+
+/// Deletes the nft table (family `ip`/`ip6`, named as the iptables table) only
+/// if it is empty, as the kernel has it: no rules, no chains but base chains
+/// with policy accept, no sets or other objects (so nft-only content that
+/// `iptables -S` does not show keeps it too). The delete is one nfnetlink batch
+/// that the kernel refuses (ERESTART) if the ruleset changed since it was
+/// looked at (its generation); it then looks again, a few times.
+pub fn drop_table_if_empty(ns: Option<&File>, backend: Backend, v6: bool, table: &str) -> Result<DropOutcome> {
+    if !is_nft(backend, v6)? {
+        return Ok(DropOutcome::NotNft);
+    }
+    let fam = nft::family_name(v6);
+    let mut sock = match nft::Socket::open(ns) {
+        Ok(s) => s,
+        Err(e) => {
+            return Ok(DropOutcome::Left(format!(
+                "empty nft table {fam} {table} left ({e}); remove it with `nft delete table {fam} {table}`"
+            )))
+        }
+    };
+    for _ in 0..5 {
+        let genid = sock.genid()?;
+        let Some(content) = sock.table_content(nft::family(v6), table)? else {
+            return Ok(DropOutcome::AlreadyGone);
+        };
+        if !content.is_empty() {
+            return Ok(DropOutcome::NotEmpty);
+        }
+        match sock.delete_table(nft::family(v6), table, genid) {
+            Ok(()) => return Ok(DropOutcome::Dropped),
+            Err(e) if e.errno() == Some(libc::ENOENT) => return Ok(DropOutcome::AlreadyGone),
+            Err(e) if e.errno() == Some(libc::ERESTART) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(DropOutcome::Left(format!(
+        "empty nft table {fam} {table} left: the ruleset kept changing while lunet looked; \
+         remove it with `nft delete table {fam} {table}`"
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -438,5 +776,80 @@ mod tests {
     fn backends() {
         assert_eq!(Backend::Legacy.binary(true, "restore"), "ip6tables-legacy-restore");
         assert_eq!(Backend::Default.binary(false, ""), "iptables");
+    }
+
+    #[test]
+    fn undo_changes_match_the_undo_text() {
+        let b = parse_batch("*filter\n:MYCHAIN - [0:0]\n-A FORWARD -i br0 -j ACCEPT\n-I MYCHAIN 1 -m comment --comment \"a b\" -j RETURN\nCOMMIT\n").unwrap();
+        let tb = &b.tables[0];
+        let changes = tb.undo_changes(true);
+        assert_eq!(changes.len(), 3);
+        assert_eq!(changes[0].cmd, IptCmd::Delete);
+        assert_eq!(changes[0].chain, "MYCHAIN");
+        assert_eq!(
+            changes[0].rule,
+            s(&["-m", "comment", "--comment", "a b", "-j", "RETURN"])
+        );
+        assert!(changes[0].v6);
+        assert_eq!(changes[1].chain, "FORWARD");
+        assert_eq!(changes[2].cmd, IptCmd::DeleteChain);
+        assert_eq!(changes[2].chain, "MYCHAIN");
+        assert!(changes[2].rule.is_empty());
+        assert_eq!(undo_text_changes(true, &tb.undo_text()).unwrap(), changes);
+        assert!(undo_text_changes(false, "*filter\n-A INPUT -j DROP\nCOMMIT\n").is_err());
+        assert!(undo_text_changes(false, "-D INPUT -j DROP\n").is_err());
+    }
+
+    #[test]
+    fn listings_tell_chains_and_emptiness() {
+        let empty = "-P PREROUTING ACCEPT\n-P INPUT ACCEPT\n-P OUTPUT ACCEPT\n-P POSTROUTING ACCEPT\n";
+        assert_eq!(empty_listing(empty), Some(4));
+        assert_eq!(empty_listing(""), Some(0));
+        assert_eq!(empty_listing(&format!("{empty}-N X\n")), None);
+        assert_eq!(empty_listing(&format!("{empty}-A POSTROUTING -j MASQUERADE\n")), None);
+        assert_eq!(empty_listing("-P INPUT DROP\n-P OUTPUT ACCEPT\n"), None);
+        assert_eq!(
+            empty_listing("# Warning: something iptables does not understand\n"),
+            None
+        );
+        assert_eq!(
+            listed_chains(&format!("{empty}-N LUNET\n-A LUNET -j RETURN\n")),
+            ["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING", "LUNET"]
+        );
+    }
+
+    #[test]
+    fn listings_prove_rules_absent() {
+        let l = "-P INPUT ACCEPT\n-N LUNET\n-A INPUT -s 1.2.3.4/32 -j DROP\n-A LUNET -g OTHER\n";
+        assert!(!listing_lacks(l, "INPUT", "DROP"));
+        assert!(listing_lacks(l, "INPUT", "LUNET"));
+        assert!(!listing_lacks(l, "LUNET", "OTHER"));
+        assert!(listing_lacks(l, "NOPE", "DROP"));
+        assert!(listing_lacks(l, "OUTPUT", "DROP"));
+        assert_eq!(rule_target(&s(&["-s", "1.2.3.4", "-j", "LUNET"])), Some("LUNET"));
+        assert_eq!(rule_target(&s(&["-p", "tcp", "--goto", "X"])), Some("X"));
+        assert_eq!(rule_target(&s(&["-p", "tcp"])), None);
+    }
+
+    #[test]
+    fn versions_name_the_backend() {
+        assert!(version_is_nft("iptables v1.8.9 (nf_tables)\n"));
+        assert!(!version_is_nft("iptables v1.8.9 (legacy)\n"));
+        assert!(!version_is_nft("iptables v1.6.1\n"));
+        assert!(is_nft(Backend::Nft, false).unwrap());
+        assert!(!is_nft(Backend::Legacy, true).unwrap());
+    }
+
+    #[test]
+    fn rule_present_refuses_chain_changes() {
+        let c = IptChange {
+            v6: false,
+            table: "filter".into(),
+            cmd: IptCmd::DeleteChain,
+            chain: "X".into(),
+            rule: vec![],
+        };
+        // Refused before anything runs (no binary needed).
+        assert!(rule_present(None, "/nonexistent/iptables", &c).is_err());
     }
 }

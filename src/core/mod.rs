@@ -12,6 +12,7 @@ pub mod monitor;
 pub mod names;
 pub mod net;
 pub mod netns;
+pub mod nft;
 mod nsthread;
 pub mod op;
 pub mod probe;
