@@ -432,3 +432,22 @@ fn running_out_of_fds_leaks_no_namespace() {
         );
     }
 }
+
+#[test]
+fn iptables_nft_tables_that_lunet_made_are_gone_after_down() {
+    let sb = Sandbox::new();
+    let dump = || sb.sh("iptables-save 2>/dev/null | grep -v '^#'; ip6tables-save 2>/dev/null | grep -v '^#'; true");
+    let before = dump();
+    let path = sb.write(
+        "fw.lua",
+        r#"return net.scenario { name = "fw", setup = function()
+             net.host:nat_masquerade { source = "10.51.0.0/30" }
+             net.host:iptables("-t mangle -A PREROUTING -j ACCEPT")
+             net.host:ip6tables("-A INPUT -s fd00::1 -j DROP")
+           end }"#,
+    );
+    sb.up(path.to_str().unwrap(), &[]);
+    assert!(dump().contains("*nat"), "the rules were not made: {}", dump());
+    sb.down("fw");
+    assert_eq!(dump(), before, "tables lunet's rules created were left behind");
+}

@@ -369,6 +369,8 @@ impl Net {
                 undo(ops)
             }
             Op::Ipt { ns, change } => {
+                // Looked at before `-C`, which may itself make iptables-nft create the table.
+                let drop = self.ipt_table_drop(ns, change.v6, &change.table).await?;
                 if change.check_args().is_some() && self.ipt_present(ns, change).await? {
                     return Ok(None); // already there: append-unique
                 }
@@ -376,31 +378,59 @@ impl Net {
                     IptCmd::Policy(_) => self.ipt_policy(ns, change).await?,
                     _ => None,
                 };
-                undo(
-                    change
-                        .inverse(old_policy)
-                        .map(|c| Op::Ipt {
-                            ns: ns.clone(),
-                            change: c,
-                        })
-                        .into_iter()
-                        .collect(),
-                )
+                let mut ops: Vec<Op> = change
+                    .inverse(old_policy)
+                    .map(|c| Op::Ipt {
+                        ns: ns.clone(),
+                        change: c,
+                    })
+                    .into_iter()
+                    .collect();
+                ops.extend(drop);
+                undo(ops)
             }
-            Op::IptRestore { ns, v6, batch } => undo(vec![Op::IptRestore {
-                ns: ns.clone(),
-                v6: *v6,
-                batch: TableBatch {
-                    table: batch.table.clone(),
-                    text: batch.undo_text(),
-                    new_chains: batch.new_chains.clone(),
-                    rules: batch.rules.clone(),
-                },
-            }]),
+            Op::IptRestore { ns, v6, batch } => {
+                let mut ops = vec![Op::IptRestore {
+                    ns: ns.clone(),
+                    v6: *v6,
+                    batch: TableBatch {
+                        table: batch.table.clone(),
+                        text: batch.undo_text(),
+                        new_chains: batch.new_chains.clone(),
+                        rules: batch.rules.clone(),
+                    },
+                }];
+                ops.extend(self.ipt_table_drop(ns, *v6, &batch.table).await?);
+                undo(ops)
+            }
             // Deleting is not undone: what was deleted cannot be rebuilt exactly.
-            Op::NsDel { .. } | Op::LinkDel { .. } | Op::Kill { .. } | Op::EtcRmdir { .. } => undo(vec![]),
+            Op::NsDel { .. } | Op::LinkDel { .. } | Op::Kill { .. } | Op::EtcRmdir { .. } | Op::IptDropTable { .. } => {
+                undo(vec![])
+            }
             Op::Spawn { .. } => Err(Error::new("a spawn is started by Net::spawn")),
         }
+    }
+
+    /// If the (nft) table behind `table` does not exist yet, lunet's first
+    /// change makes iptables-nft create it: the undo that drops it again.
+    async fn ipt_table_drop(&self, ns: &NsId, v6: bool, table: &str) -> Result<Option<Op>> {
+        let key = (ns.clone(), v6, table.to_string());
+        if self.ipt_tables.lock().unwrap().contains(&key) {
+            return Ok(None);
+        }
+        let file = self.ns_file(ns).await?;
+        let (backend, t) = (self.backend, table.to_string());
+        // Asked from inside the namespace, on the one thread that enters namespaces.
+        let exists = self
+            .thread
+            .run_in(file, move || firewall::table_exists(None, backend, v6, &t))
+            .await?;
+        self.ipt_tables.lock().unwrap().insert(key);
+        Ok((!exists).then(|| Op::IptDropTable {
+            ns: ns.clone(),
+            v6,
+            table: table.to_string(),
+        }))
     }
 
     /// The routes through `dev` that the kernel would drop with it, as the
@@ -531,6 +561,7 @@ impl Net {
                     return Err(firewall::failure(&bin, &args, &out));
                 }
             }
+            Op::IptDropTable { .. } => return Err(Error::new("an nft table is only dropped by undo")),
             Op::Spawn { .. } => return Err(Error::new("a spawn is started by Net::spawn, not applied")),
             Op::Kill { pid, start, tag } => end_trees(&[(*pid, *start, tag.clone())]).await,
         }
@@ -576,17 +607,6 @@ impl Net {
         }
     }
 
-    /// Whether a user chain exists: `-S CHAIN`, by exit code.
-    async fn ipt_chain_exists(&self, ns: &NsId, v6: bool, table: &str, chain: &str) -> Result<bool> {
-        let args: Vec<String> = ["-w", "-t", table, "-S", chain].iter().map(|s| s.to_string()).collect();
-        let out = self.ipt_run(ns, v6, "", &args, None).await?;
-        match out.code {
-            0 => Ok(true),
-            1 => Ok(false),
-            _ => Err(firewall::failure(&self.backend.binary(v6, ""), &args, &out)),
-        }
-    }
-
     async fn ipt_apply(&self, ns: &NsId, change: &IptChange, checked: bool) -> Result<bool> {
         if !checked && change.check_args().is_some() && self.ipt_present(ns, change).await? {
             return Ok(false);
@@ -597,62 +617,6 @@ impl Net {
             return Err(firewall::failure(&self.backend.binary(change.v6, ""), &args, &out));
         }
         Ok(true)
-    }
-
-    /// An iptables undo, idempotent by looking first.
-    async fn ipt_undo(&self, ns: &NsId, change: &IptChange) -> Result<Option<String>> {
-        let already = match &change.cmd {
-            IptCmd::Delete => !self.ipt_present(ns, change).await?,
-            IptCmd::Append | IptCmd::Insert(_) => self.ipt_present(ns, change).await?,
-            IptCmd::DeleteChain => {
-                !self
-                    .ipt_chain_exists(ns, change.v6, &change.table, &change.chain)
-                    .await?
-            }
-            IptCmd::NewChain => {
-                self.ipt_chain_exists(ns, change.v6, &change.table, &change.chain)
-                    .await?
-            }
-            IptCmd::Policy(_) => false,
-        };
-        if already {
-            return Ok(None);
-        }
-        self.ipt_apply(ns, change, true).await.map(|_| None)
-    }
-
-    /// Undoes an `iptables-restore` batch: atomically if it can, else rule by
-    /// rule (some were removed behind lunet's back).
-    async fn ipt_restore_undo(&self, ns: &NsId, v6: bool, batch: &TableBatch) -> Result<Option<String>> {
-        let op = Op::IptRestore {
-            ns: ns.clone(),
-            v6,
-            batch: batch.clone(),
-        };
-        if self.execute(&op, true).await.is_ok() {
-            return Ok(None);
-        }
-        for (chain, rule) in batch.rules.iter().rev() {
-            let change = IptChange {
-                v6,
-                table: batch.table.clone(),
-                cmd: IptCmd::Delete,
-                chain: chain.clone(),
-                rule: rule.clone(),
-            };
-            self.ipt_undo(ns, &change).await?;
-        }
-        for chain in &batch.new_chains {
-            let change = IptChange {
-                v6,
-                table: batch.table.clone(),
-                cmd: IptCmd::DeleteChain,
-                chain: chain.clone(),
-                rule: vec![],
-            };
-            self.ipt_undo(ns, &change).await?;
-        }
-        Ok(None)
     }
 
     /// Undoes one op. `Ok(Some(note))`: it was already undone, or cannot be
@@ -692,8 +656,32 @@ impl Net {
                     ));
                 }
             }
-            Op::Ipt { ns, change } => return self.ipt_undo(ns, change).await,
-            Op::IptRestore { ns, v6, batch } => return self.ipt_restore_undo(ns, *v6, batch).await,
+            Op::Ipt { ns, change } => {
+                let file = self.exec_target(ns)?;
+                firewall::apply_undo(file.as_ref(), self.backend, change)?;
+                return Ok(None);
+            }
+            Op::IptRestore { ns, v6, batch } => {
+                let file = self.exec_target(ns)?;
+                firewall::apply_undo_batch(file.as_ref(), self.backend, *v6, batch)?;
+                return Ok(None);
+            }
+            Op::IptDropTable { ns, v6, table } => {
+                self.ipt_tables
+                    .lock()
+                    .unwrap()
+                    .remove(&(ns.clone(), *v6, table.clone()));
+                let file = self.ns_file(ns).await?;
+                let (backend, v6, t) = (self.backend, *v6, table.clone());
+                let out = self
+                    .thread
+                    .run_in(file, move || firewall::drop_table_if_empty(None, backend, v6, &t))
+                    .await?;
+                return match out {
+                    firewall::DropOutcome::Left(why) => Ok(Some(format!("iptables table {table} left: {why}"))),
+                    _ => Ok(None),
+                };
+            }
             _ => {}
         }
         let err = match self.execute(op, true).await {

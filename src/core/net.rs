@@ -134,6 +134,8 @@ pub struct Net {
     pub(super) tracer: Box<dyn Fn(&str)>,
     plan_out: Box<dyn Fn(&str)>,
     plan: bool,
+    /// iptables tables known to exist (namespace, v6, table): looked up once.
+    pub(super) ipt_tables: Mutex<std::collections::HashSet<(NsId, bool, String)>>,
 }
 
 impl Net {
@@ -149,6 +151,7 @@ impl Net {
             tracer: cfg.trace,
             plan_out: cfg.plan_out,
             plan: cfg.plan,
+            ipt_tables: Mutex::new(Default::default()),
         })
     }
 

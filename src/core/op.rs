@@ -91,6 +91,13 @@ pub enum Op {
         v6: bool,
         batch: TableBatch,
     },
+    /// Undo only: deletes the nft table behind an iptables table that lunet's
+    /// first rule made iptables-nft create, if it is empty again.
+    IptDropTable {
+        ns: NsId,
+        v6: bool,
+        table: String,
+    },
     /// A background process (`ip netns exec NS CMD &`), started by `Net::spawn`.
     /// `tag` is set as `LUNET_OWNER` in its environment: it marks the whole tree.
     Spawn {
@@ -415,6 +422,7 @@ impl Op {
             | Op::Sysctl { ns, .. }
             | Op::Ipt { ns, .. }
             | Op::IptRestore { ns, .. }
+            | Op::IptDropTable { ns, .. }
             | Op::Spawn { ns, .. } => Some(ns.clone()),
             Op::Kill { .. } => None,
         }
@@ -513,6 +521,12 @@ impl fmt::Display for Op {
                 quote(&batch.text),
                 ns.exec_prefix(),
                 if *v6 { "ip6tables" } else { "iptables" }
+            ),
+            Op::IptDropTable { ns, v6, table } => write!(
+                f,
+                "{}nft delete table {} {table}",
+                ns.exec_prefix(),
+                if *v6 { "ip6" } else { "ip" }
             ),
             Op::Spawn { ns, argv, .. } => {
                 let words: Vec<String> = argv.iter().map(|w| quote(w)).collect();
