@@ -23,6 +23,40 @@ pub struct Session {
     pub sandbox: bool,
 }
 
+/// What an undo walk reported: `errors` (steps still in effect) and `notes`
+/// (things found already gone, or left as they were).
+#[derive(Debug, Default)]
+pub struct Undone {
+    pub errors: Vec<String>,
+    pub notes: Vec<String>,
+}
+
+impl Undone {
+    pub fn ok(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    /// `  note: …` and `  error: …`, one line each, notes first.
+    pub fn lines(&self) -> Vec<String> {
+        let notes = self.notes.iter().map(|n| format!("  note: {n}"));
+        notes
+            .chain(self.errors.iter().map(|e| format!("  error: {e}")))
+            .collect()
+    }
+}
+
+/// Undoes everything the attached journal holds, newest first, going on past
+/// failures. The one place that reads the core's rollback result: when
+/// `Net::rollback` returns an `UndoReport { errors, notes }`, only this changes
+/// (and `tolerant` goes away).
+pub async fn undo_all(net: &Net, tolerant: bool) -> Undone {
+    let errors = net.rollback(tolerant).await;
+    Undone {
+        errors: errors.iter().map(|e| e.to_string()).collect(),
+        notes: vec![],
+    }
+}
+
 /// mlua errors as one line for the user.
 pub fn lerr(e: mlua::Error) -> anyhow::Error {
     anyhow!(luabind::describe(&e))
