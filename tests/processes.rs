@@ -205,6 +205,16 @@ fn deleting_a_namespace_ends_its_processes_and_unmounts_it() {
         !sb.sh("cat /proc/self/mountinfo").contains("/run/netns/a"),
         "namespace still mounted"
     );
+    // Like `ip netns del`, deleting leaves /etc/netns/a; the file lunet wrote
+    // there goes when what the script made is taken down.
+    assert_eq!(
+        sb.sh("ls /run/netns /etc/netns").trim(),
+        "/etc/netns:\na\n\n/run/netns:"
+    );
+    for name in common::instances(&sb) {
+        let o = sb.lunet(&["down", &name]);
+        assert!(o.status.success(), "{}", common::text(&o));
+    }
     assert_eq!(sb.sh("ls /run/netns /etc/netns").trim(), "/etc/netns:\n\n/run/netns:");
 }
 

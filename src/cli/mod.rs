@@ -25,7 +25,8 @@ pub use sandbox::STATE_DIR;
         Examples:\n  \
         lunet --sandbox up two-namespaces      a bundled scenario: setup, check, teardown\n  \
         lunet --sandbox                        the REPL, in a throw-away sandbox\n  \
-        lunet run lab.lua                      a script (rolled back if it fails)\n  \
+        lunet run lab.lua                      a script (rolled back if it fails or is interrupted)\n  \
+        lunet status; lunet down run-lab-4242  what a finished run left, and undoing it\n  \
         lunet --sandbox -e 'print(net.ns.add(\"a\"))'"
 )]
 pub struct Cli {
@@ -35,7 +36,8 @@ pub struct Cli {
     /// Trace every change as the equivalent `ip` command
     #[arg(short, long, global = true)]
     pub verbose: bool,
-    /// On an uncaught error, leave what the script made instead of rolling it back
+    /// On an uncaught error, a signal (INT, TERM, HUP) or os.exit(CODE ≠ 0), leave what
+    /// the script made instead of rolling it back (`lunet down NAME` undoes it later)
     #[arg(long, global = true)]
     pub keep_on_error: bool,
     /// Run a chunk of Lua
@@ -47,9 +49,15 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Run a Lua script (ARGS are in `arg`, and in `...`); rolled back if it fails
+    /// Run a Lua script (ARGS are in `arg`, and in `...`); rolled back if it fails or is interrupted.
+    ///
+    /// Its journal is kept in the state dir as run-SCRIPT-PID while it runs; if it ends having
+    /// made something, `lunet status` lists it and `lunet down run-SCRIPT-PID` undoes it.
+    /// SIGINT, SIGTERM, SIGHUP and os.exit(CODE ≠ 0) roll back and exit with 130, 143, 129 or CODE.
     Run {
+        /// The Lua script
         file: PathBuf,
+        /// Handed to the script (`arg[1]`…, and `...`)
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -61,12 +69,28 @@ pub enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
     },
-    /// Undo everything a scenario made, from its journal (also after a crash)
-    Down { scenario: String },
+    /// Undo everything a scenario or a run made, from its journal (also after a crash).
+    ///
+    /// Every step is tried; what could not be undone is reported (exit status 1) and stays
+    /// in the journal, so `down` again retries just that.
+    Down {
+        /// A scenario's name or file, or a run's name as `lunet status` shows it (run-lab-4242)
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        name: Option<String>,
+        /// Every scenario and run in the state dir, newest first, going on past failures
+        #[arg(long)]
+        all: bool,
+        /// Drop the journal afterwards even if some changes could not be undone (they are listed, and stay)
+        #[arg(long)]
+        forget: bool,
+    },
     /// Run a scenario's check against what is up
     Check { scenario: String },
-    /// Scenarios that are up, with what each made
-    Status { scenario: Option<String> },
+    /// Scenarios that are up and what runs left, with what each made
+    Status {
+        /// One scenario or run
+        name: Option<String>,
+    },
     /// Bundled and user scenarios, with descriptions and params
     Scenarios,
     /// Namespaces, links, addresses and routes
@@ -89,6 +113,24 @@ pub enum Command {
     },
 }
 
+/// Ends lunet with this status, after printing the message (if any) as `lunet: MESSAGE`.
+#[derive(Debug)]
+pub struct Exit {
+    pub code: i32,
+    pub message: Option<String>,
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.message {
+            Some(m) => f.write_str(m),
+            None => write!(f, "exit status {}", self.code),
+        }
+    }
+}
+
+impl std::error::Error for Exit {}
+
 /// Options every command sees.
 pub struct Global {
     pub verbose: bool,
@@ -106,6 +148,12 @@ pub fn main() {
     raise_fd_limit();
     let cli = Cli::parse();
     if let Err(e) = dispatch(cli) {
+        if let Some(x) = e.downcast_ref::<Exit>() {
+            if let Some(m) = &x.message {
+                eprintln!("lunet: {m}");
+            }
+            std::process::exit(x.code);
+        }
         eprintln!("lunet: {e:#}");
         std::process::exit(1);
     }
@@ -142,14 +190,23 @@ fn dispatch(cli: Cli) -> Result<()> {
             name: "(command line)".into(),
             source: code.into_bytes(),
             args: vec!["-e".into()],
+            instance: "e".into(),
+            origin: "run:-e".into(),
         }),
         (None, Some(Command::Run { file, args })) => {
             let source = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let name = file.display().to_string();
+            let stem = file
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let full = std::fs::canonicalize(&file).unwrap_or_else(|_| file.clone());
             Action::Script(script::Chunk {
                 args: std::iter::once(name.clone()).chain(args).collect(),
                 name,
                 source,
+                instance: format!("run-{}", state::sanitize(&stem)),
+                origin: format!("{}{}", state::RUN_ORIGIN, full.display()),
             })
         }
         (None, Some(cmd)) => Action::Command(cmd),
@@ -163,6 +220,8 @@ fn dispatch(cli: Cli) -> Result<()> {
                 name: "stdin".into(),
                 source,
                 args: vec!["-".into()],
+                instance: "stdin".into(),
+                origin: "run:stdin".into(),
             })
         }
     };
@@ -175,9 +234,9 @@ fn dispatch(cli: Cli) -> Result<()> {
         Action::Repl => crate::repl::run(&g),
         Action::Command(cmd) => match cmd {
             Command::Up { scenario: s, sets } => scenario::up(&g, &s, &sets),
-            Command::Down { scenario: s } => scenario::down(&g, &s),
+            Command::Down { name, all, forget } => scenario::down(&g, name.as_deref(), all, forget),
             Command::Check { scenario: s } => scenario::check(&g, &s),
-            Command::Status { scenario: s } => scenario::status(&g, s.as_deref()),
+            Command::Status { name } => scenario::status(&g, name.as_deref()),
             Command::Scenarios => scenario::list(&g),
             Command::Plan { scenario: s, sets } => scenario::plan(&g, &s, &sets),
             Command::Show { ns, json } => show::show(&g, ns.as_deref(), json),

@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 use mlua::{Function, Lua, Table, Value};
 
-use super::session::{lerr, Session};
+use super::session::{lerr, undo_all, Session, Undone};
 use super::state::{self, Meta};
-use super::Global;
+use super::{Exit, Global};
 use crate::core::journal::{Journal, State};
 use crate::luabind;
 
@@ -223,17 +223,26 @@ fn count_changes(j: &Journal) -> usize {
     j.entries().iter().filter(|e| e.state == State::Done).count()
 }
 
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// The instance name for `down`/`check`: a name, or a file whose scenario name is read.
 fn instance_name(g: &Global, spec: &str) -> Result<String> {
     if !(spec.contains('/') || spec.ends_with(".lua")) {
         return Ok(spec.to_string());
+    }
+    // A script that runs left something in place: its run, if there is one (never
+    // load a plain script to find out, which would run it).
+    let full = std::fs::canonicalize(spec).unwrap_or_else(|_| PathBuf::from(spec));
+    let origin = format!("{}{}", state::RUN_ORIGIN, full.display());
+    let runs: Vec<String> = state::instances()
+        .into_iter()
+        .filter(|n| Meta::read(n).ok().flatten().is_some_and(|m| m.origin == origin))
+        .collect();
+    match runs.as_slice() {
+        [] => {}
+        [one] => return Ok(one.clone()),
+        [first, ..] => bail!(
+            "several runs of {spec} left something: {} (name one: `lunet down {first}`)",
+            runs.join(", ")
+        ),
     }
     let sess = Session::new(g.verbose, false, true)?;
     let src = find(spec)?;
@@ -256,14 +265,7 @@ pub fn up(g: &Global, spec: &str, sets: &[String]) -> Result<()> {
             bail!("scenario {name} is already up (`lunet down {name}` first; `lunet status` shows what it made)");
         }
         let journal = Journal::create(&jpath).map_err(|e| anyhow!("{e}"))?;
-        Meta {
-            name: name.clone(),
-            origin: src.origin.clone(),
-            params: pjson,
-            pid: std::process::id(),
-            started: now(),
-        }
-        .write()?;
+        Meta::new(&name, &src.origin, pjson).write()?;
         sess.net.attach_journal(journal);
         let s = context(lua, &name, &p)?;
         println!("{name}: setup");
@@ -283,27 +285,27 @@ pub fn up(g: &Global, spec: &str, sets: &[String]) -> Result<()> {
             .flatten()
             .unwrap_or(0);
         if let Err(e) = res {
-            let errors = sess.net.rollback().await.errors;
+            let undone = undo_all(&sess.net).await;
             luabind::end_owned(lua, true).await;
             let mut msg = format!("{name}: {phase} failed: {e}");
-            if errors.is_empty() {
+            if undone.ok() {
                 state::remove(&name);
                 msg += &format!("\n{name}: rolled back ({changes} changes undone; nothing is left)");
             } else {
-                msg += "\nrollback did not finish (`lunet down` will try again):";
-                for err in errors {
-                    msg += &format!("\n  {err}");
-                }
+                msg += &format!("\nrollback did not finish (`lunet down {name}` retries what is left):");
+            }
+            for l in undone.lines() {
+                msg += &format!("\n{l}");
             }
             bail!(msg);
         }
         if sess.sandbox {
             // The sandbox vanishes at exit: show the teardown too.
-            let errors = sess.net.rollback().await.errors;
+            let undone = undo_all(&sess.net).await;
             luabind::end_owned(lua, true).await;
             state::remove(&name);
             println!("{name}: up and checked ({changes} changes); --sandbox: torn down again");
-            if let Some(e) = errors.first() {
+            if let Some(e) = undone.errors.first() {
                 bail!("teardown: {e}");
             }
         } else {
@@ -315,22 +317,70 @@ pub fn up(g: &Global, spec: &str, sets: &[String]) -> Result<()> {
     })
 }
 
-pub fn down(g: &Global, spec: &str) -> Result<()> {
-    let name = instance_name(g, spec)?;
-    let jpath = state::journal_path(&name);
-    if !jpath.exists() {
-        bail!("scenario {name} is not up (`lunet status` lists what is)");
+/// `lunet down NAME`, `down --all`, `down --forget NAME`.
+pub fn down(g: &Global, spec: Option<&str>, all: bool, forget: bool) -> Result<()> {
+    if all {
+        return down_all(g, forget);
     }
-    let journal = Journal::open(&jpath).map_err(|e| anyhow!("{e}"))?;
+    let spec = spec.ok_or_else(|| anyhow!("down: which instance? (a name from `lunet status`, or --all)"))?;
+    let name = instance_name(g, spec)?;
+    down_one(g, &name, forget)
+}
+
+/// Every instance, newest first (a run that changed something a scenario made
+/// comes down before that scenario); goes on past failures.
+fn down_all(g: &Global, forget: bool) -> Result<()> {
+    let names = state::instances_newest_first();
+    if names.is_empty() {
+        println!("nothing is up (no scenario, no run left anything)");
+        return Ok(());
+    }
+    let mut failed = vec![];
+    for name in &names {
+        if let Err(e) = down_one(g, name, forget) {
+            eprintln!("lunet: {e:#}");
+            failed.push(name.as_str());
+        }
+    }
+    if failed.is_empty() {
+        return Ok(());
+    }
+    Err(Exit {
+        code: 1,
+        message: Some(format!(
+            "down --all: {} of {} did not come down: {}",
+            failed.len(),
+            names.len(),
+            failed.join(", ")
+        )),
+    }
+    .into())
+}
+
+/// Undoes one instance: its teardown (a scenario's, if any), then every step
+/// of its journal, newest first, going on past failures. What could not be
+/// undone stays in the journal (`down` again retries just that), unless `forget`.
+fn down_one(g: &Global, name: &str, forget: bool) -> Result<()> {
+    let jpath = state::journal_path(name);
+    if !jpath.exists() {
+        bail!("{name} is not up (no scenario or run of that name; `lunet status` lists what is)");
+    }
+    let meta = Meta::read(name)?;
+    let journal = Journal::open(&jpath).map_err(|e| match &meta {
+        Some(m) if m.is_run() && state::lunet_alive(m.pid) => anyhow!(
+            "{name} is still running (pid {}): stop it first (`kill -INT {}` rolls back what it made)",
+            m.pid,
+            m.pid
+        ),
+        _ => anyhow!("{name}: {e}"),
+    })?;
     let changes = count_changes(&journal);
-    let meta = Meta::read(&name)?;
     let sess = Session::new(g.verbose, g.sandbox, false)?;
     sess.net.attach_journal(journal);
     let lua = &sess.lua;
     sess.rt.block_on(async {
-        let mut problems = vec![];
-        let mut custom = false;
-        if let Some(meta) = &meta {
+        let mut teardown_error = None;
+        if let Some(meta) = meta.as_ref().filter(|m| !m.is_run()) {
             // A scenario's own teardown runs first; the journal then undoes whatever is left.
             let scen = match source_of(meta) {
                 Ok(src) => load(lua, &src).await.ok(),
@@ -338,29 +388,64 @@ pub fn down(g: &Global, spec: &str) -> Result<()> {
             };
             if let Some(scen) = scen.filter(|s| s.contains_key("teardown").unwrap_or(false)) {
                 let p = params_from_meta(lua, meta)?;
-                let s = context(lua, &name, &p)?;
-                custom = true;
+                let s = context(lua, name, &p)?;
                 if let Err(e) = call(&scen, "teardown", &p, &s).await {
-                    problems.push(format!("teardown: {e}"));
+                    teardown_error = Some(format!("teardown: {e}"));
                 }
             }
         }
-        let report = sess.net.rollback().await;
-        let _ = custom;
-        problems.extend(report.errors.iter().map(|e| e.to_string()));
-        if report.errors.is_empty() {
-            state::remove(&name);
-        }
-        for note in &report.notes {
-            println!("{name}: note: {note}");
-        }
-        if problems.is_empty() {
-            println!("{name} is down ({changes} changes undone)");
-            Ok(())
-        } else {
-            bail!("{name}: down finished with errors:\n  {}", problems.join("\n  "))
-        }
+        let mut undone = undo_all(&sess.net).await;
+        undone.errors.splice(0..0, teardown_error);
+        let left: Vec<String> = sess
+            .net
+            .with_journal(|j| {
+                Ok(j.entries()
+                    .iter()
+                    .filter(|e| matches!(e.state, State::Done | State::Pending))
+                    .map(|e| e.op.to_string())
+                    .collect())
+            })
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        report_down(name, changes, &undone, &left, forget)
     })
+}
+
+/// What `down` prints: notes and errors one per line; exit status 1 on errors.
+fn report_down(name: &str, changes: usize, undone: &Undone, left: &[String], forget: bool) -> Result<()> {
+    if left.is_empty() || forget {
+        state::remove(name);
+    }
+    let mut lines = undone.lines();
+    if forget && !left.is_empty() {
+        println!(
+            "{name}: forgotten; {} of {changes} changes could not be undone and stay in place:",
+            left.len()
+        );
+        lines.extend(left.iter().map(|op| format!("  left: {op}")));
+        lines.iter().for_each(|l| println!("{l}"));
+        return Ok(());
+    }
+    if left.is_empty() && undone.ok() {
+        println!("{name} is down ({changes} changes undone)");
+        lines.iter().for_each(|l| println!("{l}"));
+        return Ok(());
+    }
+    let head = if left.is_empty() {
+        format!("{name} is down ({changes} changes undone), with errors:")
+    } else {
+        format!(
+            "{name}: down did not finish: {} of {changes} changes are still in effect \
+             (`lunet down {name}` retries them; `lunet down --forget {name}` gives up on them):",
+            left.len()
+        )
+    };
+    Err(Exit {
+        code: 1,
+        message: Some(std::iter::once(head).chain(lines).collect::<Vec<_>>().join("\n")),
+    }
+    .into())
 }
 
 pub fn check(g: &Global, spec: &str) -> Result<()> {
@@ -368,6 +453,12 @@ pub fn check(g: &Global, spec: &str) -> Result<()> {
     let Some(meta) = Meta::read(&name)? else {
         bail!("scenario {name} is not up (`lunet up {name}` first)");
     };
+    if meta.is_run() {
+        bail!(
+            "{name} is what a run of {} left, not a scenario: it has no check",
+            meta.script()
+        );
+    }
     let sess = Session::new(g.verbose, g.sandbox, false)?;
     let lua = &sess.lua;
     sess.rt.block_on(async {
@@ -377,7 +468,7 @@ pub fn check(g: &Global, spec: &str) -> Result<()> {
         // Whatever the check itself makes (a client, a probe) is undone after it.
         sess.net.attach_journal(Journal::in_memory());
         let res = call(&scen, "check", &p, &s).await;
-        sess.net.rollback().await;
+        undo_all(&sess.net).await;
         luabind::end_owned(lua, true).await;
         match res {
             Ok(true) => {
@@ -395,34 +486,39 @@ pub fn check(g: &Global, spec: &str) -> Result<()> {
 
 pub fn status(_g: &Global, only: Option<&str>) -> Result<()> {
     let names = state::instances();
-    if names.is_empty() {
-        println!("no scenario is up");
+    if names.is_empty() && only.is_none() {
+        println!("no scenario is up, and no run left anything");
         return Ok(());
+    }
+    if let Some(o) = only {
+        if !names.iter().any(|n| n == o) {
+            bail!("{o} is not up (no scenario or run of that name; `lunet status` lists what is)");
+        }
     }
     for name in names.iter().filter(|n| only.is_none_or(|o| o == n.as_str())) {
         let j = Journal::read(&state::journal_path(name)).map_err(|e| anyhow!("{e}"))?;
         let meta = Meta::read(name)?;
         let pending = j.entries().iter().any(|e| e.state == State::Pending);
-        let params = meta
-            .as_ref()
-            .map(|m| {
-                m.params
+        let about = match &meta {
+            Some(m) if m.is_run() => format!("run of {}, pid {} {}", m.script(), m.pid, run_state(name, m)),
+            Some(m) => {
+                let params = m
+                    .params
                     .iter()
                     .map(|(k, v)| format!("{k}={v}"))
                     .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .unwrap_or_default();
-        let origin = meta.as_ref().map(|m| m.origin.as_str()).unwrap_or("?");
+                    .join(" ");
+                format!("{}{}{params}", m.origin, if params.is_empty() { "" } else { ", " })
+            }
+            None => "?".to_string(),
+        };
         println!(
-            "{name}  ({origin}{}{})  {} changes{}",
-            if params.is_empty() { "" } else { ", " },
-            params,
+            "{name}  ({about})  {} changes{}",
             count_changes(&j),
             if pending {
-                ", interrupted (run `lunet down` to clean up)"
+                format!(", interrupted (run `lunet down {name}` to clean up)")
             } else {
-                ""
+                String::new()
             }
         );
         for e in j
@@ -442,6 +538,17 @@ pub fn status(_g: &Global, only: Option<&str>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A run: still running, ended and kept what it made, or gone without finishing.
+fn run_state(name: &str, m: &Meta) -> String {
+    if state::lunet_alive(m.pid) {
+        "still running".into()
+    } else if m.ended.is_some() {
+        format!("ended; `lunet down {name}` undoes what it left")
+    } else {
+        format!("is gone, killed before it finished; `lunet down {name}` undoes what it made")
+    }
 }
 
 fn describe_params(p: &Table) -> String {

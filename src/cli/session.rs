@@ -26,6 +26,38 @@ pub struct Session {
     pub sandbox: bool,
 }
 
+/// What an undo walk reported: `errors` (steps still in effect) and `notes`
+/// (things found already gone, or left as they were).
+#[derive(Debug, Default)]
+pub struct Undone {
+    pub errors: Vec<String>,
+    pub notes: Vec<String>,
+}
+
+impl Undone {
+    pub fn ok(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    /// `  note: …` and `  error: …`, one line each, notes first.
+    pub fn lines(&self) -> Vec<String> {
+        let notes = self.notes.iter().map(|n| format!("  note: {n}"));
+        notes
+            .chain(self.errors.iter().map(|e| format!("  error: {e}")))
+            .collect()
+    }
+}
+
+/// Undoes everything the attached journal holds, newest first, going on past
+/// failures: the one place that reads the core's rollback report.
+pub async fn undo_all(net: &Net) -> Undone {
+    let report = net.rollback().await;
+    Undone {
+        errors: report.errors.iter().map(|e| e.to_string()).collect(),
+        notes: report.notes,
+    }
+}
+
 /// mlua errors as one line for the user.
 pub fn lerr(e: mlua::Error) -> anyhow::Error {
     anyhow!(luabind::describe(&e))

@@ -1,5 +1,7 @@
-//! What lunet keeps under /run/lunet (0700): per scenario instance, its
-//! journal (`NAME.journal`) and how it was brought up (`NAME.json`).
+//! What lunet keeps under /run/lunet (0700): per instance, its journal
+//! (`NAME.journal`) and how it came to be (`NAME.json`). An instance is a
+//! scenario brought up by `lunet up`, or a run (`lunet run`, `-e`, a script on
+//! standard input), named `run-SCRIPT-PID`, `e-PID` or `stdin-PID`.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -31,18 +33,42 @@ pub fn meta_path(name: &str) -> PathBuf {
     dir().join(format!("{name}.json"))
 }
 
-/// How a scenario instance was brought up.
+/// The origin of a run's instance starts with this (`run:/path/lab.lua`, `run:-e`, `run:stdin`).
+pub const RUN_ORIGIN: &str = "run:";
+
+/// How an instance came to be.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Meta {
     pub name: String,
-    /// `bundled:NAME` or the file's path.
+    /// `bundled:NAME` or the file's path for a scenario; `run:…` for a run.
     pub origin: String,
+    #[serde(default)]
     pub params: BTreeMap<String, serde_json::Value>,
     pub pid: u32,
+    /// Seconds since the epoch.
     pub started: u64,
+    /// Milliseconds since the epoch (orders instances made within the same second).
+    #[serde(default)]
+    pub started_ms: u64,
+    /// A run that finished normally and kept what it made: when it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<u64>,
 }
 
 impl Meta {
+    pub fn new(name: &str, origin: &str, params: BTreeMap<String, serde_json::Value>) -> Meta {
+        let ms = now_ms();
+        Meta {
+            name: name.to_string(),
+            origin: origin.to_string(),
+            params,
+            pid: std::process::id(),
+            started: ms / 1000,
+            started_ms: ms,
+            ended: None,
+        }
+    }
+
     pub fn write(&self) -> Result<()> {
         let p = meta_path(&self.name);
         fs::write(&p, serde_json::to_string_pretty(self)?).with_context(|| format!("cannot write {}", p.display()))
@@ -56,9 +82,52 @@ impl Meta {
             Err(_) => Ok(None),
         }
     }
+
+    /// Made by `lunet run`, `-e` or a script on standard input (not a scenario).
+    pub fn is_run(&self) -> bool {
+        self.origin.starts_with(RUN_ORIGIN)
+    }
+
+    /// What the run ran: a path, `-e` or `stdin`.
+    pub fn script(&self) -> &str {
+        self.origin.strip_prefix(RUN_ORIGIN).unwrap_or(&self.origin)
+    }
+
+    /// For ordering, newest last.
+    pub fn started_key(&self) -> (u64, u32) {
+        let ms = if self.started_ms > 0 {
+            self.started_ms
+        } else {
+            self.started * 1000
+        };
+        (ms, self.pid)
+    }
 }
 
-/// Names of the scenario instances that have a journal.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Whether `pid` is a live lunet process other than this one.
+pub fn lunet_alive(pid: u32) -> bool {
+    if pid == 0 || pid == std::process::id() {
+        return false;
+    }
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // `pid (comm) S …`: a zombie is dead already.
+    let Some((head, rest)) = stat.rsplit_once(") ") else {
+        return false;
+    };
+    let comm = head.split_once(" (").map(|(_, c)| c).unwrap_or("");
+    comm == "lunet" && !rest.starts_with('Z') && !rest.starts_with('X')
+}
+
+/// Names of the instances that have a journal, sorted by name.
 pub fn instances() -> Vec<String> {
     let Ok(rd) = fs::read_dir(dir()) else { return vec![] };
     let mut names: Vec<String> = rd
@@ -69,7 +138,54 @@ pub fn instances() -> Vec<String> {
     names
 }
 
+/// Instances, newest first (by when they started; an instance without meta counts as oldest).
+pub fn instances_newest_first() -> Vec<String> {
+    let mut v: Vec<((u64, u32), String)> = instances()
+        .into_iter()
+        .map(|n| {
+            let key = Meta::read(&n).ok().flatten().map(|m| m.started_key()).unwrap_or((0, 0));
+            (key, n)
+        })
+        .collect();
+    v.sort_by(|a, b| b.cmp(a));
+    v.into_iter().map(|(_, n)| n).collect()
+}
+
+/// A name made only of `[A-Za-z0-9_.-]` (anything else becomes `_`), at most 40 characters.
+pub fn sanitize(s: &str) -> String {
+    let out: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_.-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(40)
+        .collect();
+    if out.is_empty() {
+        "script".into()
+    } else {
+        out
+    }
+}
+
 pub fn remove(name: &str) {
     let _ = fs::remove_file(journal_path(name));
     let _ = fs::remove_file(meta_path(name));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_sanitised() {
+        assert_eq!(sanitize("lab"), "lab");
+        assert_eq!(sanitize("my lab (2)"), "my_lab__2_");
+        assert_eq!(sanitize("é.x-y_z"), "_.x-y_z");
+        assert_eq!(sanitize(""), "script");
+        assert_eq!(sanitize(&"a".repeat(99)).len(), 40);
+    }
 }

@@ -20,7 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::error::{Error, Result};
 use super::netns::NsId;
 use super::proctree::OWNER_VAR;
-pub use super::proctree::{end_all, kill_all, kill_now, new_tag, KillTarget};
+pub use super::proctree::{any_alive, end_all, kill_all, kill_now, new_tag, KillTarget};
 use super::words::quote;
 
 /// Extra namespaces for one process (`unshare --pid --fork --mount-proc --uts --ipc`).

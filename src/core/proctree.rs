@@ -315,6 +315,13 @@ pub async fn end_all(targets: &[KillTarget], grace: Duration) {
     finish(&mut sweep, grace).await;
 }
 
+/// Whether any process of these trees is still running (one pass over /proc).
+pub fn any_alive(targets: &[KillTarget]) -> bool {
+    let mut sweep = Sweep::new(targets);
+    sweep.scan();
+    !sweep.alive().is_empty()
+}
+
 /// SIGTERM, then SIGKILL after a short grace (0.5 s), to each pid, all at once;
 /// waits until they are gone. For processes found a moment ago (those inside a
 /// namespace about to be deleted): each is held by a pidfd from this call on.
