@@ -5,8 +5,9 @@
 --
 -- Nothing of the machine's ssh is touched: not /etc/ssh, not its sshd, not
 -- /run/sshd. Everything lives in /etc/netns/NS/ssh, which `ip netns exec`
--- (and lunet) bind over /etc/ssh for programs run in NS, and which goes away
--- with the namespace when `lunet down` deletes it.
+-- (and lunet) bind over /etc/ssh for programs run in NS. Each file is written
+-- with ns:etc, so `lunet down` removes exactly those files (and the
+-- directories lunet made for them), nothing else.
 --
 --   lunet --sandbox up sshd-per-namespace
 --   ip netns exec ns2 ssh 1.1.1.1 hostname     # while it is up (no --sandbox)
@@ -14,9 +15,19 @@
 -- The address without its prefix length.
 local function host(cidr) return (cidr:gsub("/.*", "")) end
 
--- Writes `text` to `path` with a shell here-document (so `lunet plan` shows the file).
-local function write(path, text, mode)
-  net.host:sh(("umask 077; cat > %s <<'EOF'\n%sEOF\nchmod %s %s"):format(path, text, mode or "600", path))
+-- A fresh ed25519 key pair, made in a private temporary directory: private, public.
+local function keypair(comment)
+  local dir = net.host:exec({ "mktemp", "-d" }).stdout:gsub("%s+$", "")
+  net.host:exec { "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", dir .. "/key" }
+  local function read(f)
+    local h = assert(io.open(dir .. "/" .. f))
+    local text = h:read("a")
+    h:close()
+    return text
+  end
+  local private, public = read("key"), read("key.pub")
+  net.host:exec { "rm", "-rf", dir }
+  return private, public
 end
 
 return net.scenario {
@@ -36,22 +47,27 @@ return net.scenario {
     a:addr_add(p.addr1)
     b:addr_add(p.addr2)
 
-    -- /etc/netns/ns1/ssh is ns1's /etc/ssh. It is made after the namespace,
-    -- so deleting the namespace (the journal's undo of net.ns.add) takes it along.
+    -- /etc/netns/ns1/ssh is ns1's /etc/ssh (and ns2's for ns2).
     local srv = "/etc/netns/" .. p.ns1 .. "/ssh"
     local cli = "/etc/netns/" .. p.ns2 .. "/ssh"
-    net.host:exec { "mkdir", "-p", "-m", "755", srv, cli }
 
     -- A host key for this sshd alone, and a key pair for the client in ns2.
-    net.host:exec { "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "sshd in " .. p.ns1, "-f", srv .. "/ssh_host_ed25519_key" }
-    net.host:exec { "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "client in " .. p.ns2, "-f", cli .. "/id_ed25519" }
-    net.host:sh(("cp %s/id_ed25519.pub %s/authorized_keys"):format(cli, srv))
+    local hostkey, hostpub = keypair("sshd in " .. p.ns1)
+    ns1:etc("ssh/ssh_host_ed25519_key", hostkey, { mode = "600" })
+    ns1:etc("ssh/ssh_host_ed25519_key.pub", hostpub)
+    local clikey, clipub = keypair("client in " .. p.ns2)
+    ns2:etc("ssh/id_ed25519", clikey, { mode = "600" })
+    ns2:etc("ssh/id_ed25519.pub", clipub)
+    ns1:etc("ssh/authorized_keys", clipub, { mode = "600" })
+    -- Made empty now, so that they are lunet's and go at down with the rest.
+    ns1:etc("ssh/sshd.log", "", { mode = "600" })
+    ns1:etc("ssh/sshd.pid", "")
 
     -- Paths are spelled in full (/etc/netns/…): they hold inside ns1 and out.
     -- ListenAddress keeps this sshd off every other address; PidFile keeps it
     -- off the machine's sshd's pid file; UsePAM no keeps PAM's session modules
     -- (loginuid, motd) out of a lab.
-    write(srv .. "/sshd_config", table.concat({
+    ns1:etc("ssh/sshd_config", table.concat({
       "ListenAddress " .. host(p.addr1) .. ":" .. p.port,
       "HostKey " .. srv .. "/ssh_host_ed25519_key",
       "PidFile " .. srv .. "/sshd.pid",
@@ -63,11 +79,11 @@ return net.scenario {
       "UsePAM no",
       "PrintMotd no",
       "",
-    }, "\n"), "644")
+    }, "\n"))
 
     -- ns2's /etc/ssh/ssh_config: inside ns2, plain `ssh 1.1.1.1` uses the new
     -- key and does not learn the lab's throw-away host key.
-    write(cli .. "/ssh_config", table.concat({
+    ns2:etc("ssh/ssh_config", table.concat({
       "Host *",
       "  User " .. p.user,
       "  IdentityFile " .. cli .. "/id_ed25519",
@@ -75,7 +91,7 @@ return net.scenario {
       "  UserKnownHostsFile /dev/null",
       "  LogLevel ERROR",
       "",
-    }, "\n"), "644")
+    }, "\n"))
 
     -- sshd insists on its privilege-separation directory, /run/sshd, which only
     -- exists while the machine's own sshd runs. Every program lunet starts in a

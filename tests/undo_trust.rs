@@ -50,10 +50,13 @@ fn user_objects(sb: &Sandbox) {
 fn count_steps(sb: &Sandbox, path: &str) -> usize {
     let o = sb.lunet(&["up", path]);
     assert!(o.status.success(), "{}", text(&o));
-    let n = text(&sb.lunet(&["status"]))
-        .lines()
-        .filter(|l| l.starts_with("    "))
-        .count();
+    let out = text(&o);
+    let n: usize = out
+        .split(" changes")
+        .next()
+        .and_then(|s| s.rsplit('(').next())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no change count in: {out}"));
     let d = sb.lunet(&["down", "everything"]);
     assert!(d.status.success(), "{}", text(&d));
     n
@@ -210,11 +213,9 @@ fn down_finishes_when_objects_were_deleted_or_renamed_behind_its_back() {
     let path = sb.write("everything.lua", EVERYTHING);
     let path = path.to_str().unwrap();
     sb.up(path, &[]);
-    sb.sh(
-        "ip netns del eb && ip link set ebr down && ip link set ebr name ebr2 && \
-         iptables -D FORWARD -i ebr -j ACCEPT && iptables -t nat -F POSTROUTING && \
-         ip route del 10.51.0.0/30 && ip rule del priority 600",
-    );
+    sb.sh("ip route del 10.51.0.0/30 && ip rule del priority 600 && \
+         ip netns del eb && ip link set ebr down && ip link set ebr name ebr2 && \
+         iptables -D FORWARD -i ebr -j ACCEPT && iptables -t nat -F POSTROUTING");
     let o = sb.lunet(&["down", "everything"]);
     let out = text(&o);
     assert!(o.status.success(), "down got stuck: {out}");
@@ -324,7 +325,9 @@ fn net_undo_in_a_script_undoes_each_kind_of_change() {
         local old = net.host:sysctl("net.ipv4.ip_forward", 1); net.undo(); gone("sysctl", "sysctl -n net.ipv4.ip_forward | grep -v " .. old)
         net.host:iptables("-A INPUT -s 10.6.6.6 -j DROP"); net.undo(); gone("iptables", "iptables -S INPUT | grep 10.6.6.6")
         local a = net.ns.add("ua"); a:hosts { ["10.0.0.9"] = "x" }; net.undo(); gone("hosts", "ls /etc/netns/ua 2>/dev/null")
-        net.host:spawn("sleep 4321"); net.undo(); net.host:exec("sleep 0.2"); gone("spawn", "pgrep -f 'sleep 4321'")
+        local b = net.ns.add("ub"); net.host:veth("v9", "eth0", { peer_ns = b, up = true }); net.undo(); gone("veth", "ip link show v9 2>/dev/null")
+        net.undo(); gone("ns ub", "ls /run/netns | grep ub")
+        net.host:spawn("sleep 4321"); net.undo(); gone("spawn", "pgrep -f 'sleep 432[1]'")
         net.undo(); gone("ns", "ls /run/netns")
         "#,
     );

@@ -528,7 +528,7 @@ pub fn status(_g: &Global, only: Option<&str>) -> Result<()> {
         {
             println!(
                 "    {}{}",
-                e.op,
+                e.op.to_string().replace('\n', "\n    "),
                 if e.state == State::Pending {
                     "   # interrupted"
                 } else {

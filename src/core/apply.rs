@@ -159,7 +159,8 @@ impl Net {
     /// Writes an intent; injected failures and crashes happen here.
     pub(super) fn journal_intent(&self, op: &Op, undo: Vec<Op>, maybe_theirs: bool) -> Result<u64> {
         self.faults.crash_if(self.mark() + 1, CrashAt::Before);
-        let seq = self.journal(|j| j.intent(op, undo, maybe_theirs))?;
+        let group = self.txn.lock().unwrap().unwrap_or(0);
+        let seq = self.journal(|j| j.intent_in(op, undo, maybe_theirs, group))?;
         if self.faults.fail_step == Some(seq) {
             let e = Error::new(format!("injected failure at step {seq} (LUNET_FAIL_STEP)"));
             self.journal(|j| j.failed(seq, &e))?;
@@ -211,6 +212,22 @@ impl Net {
     /// made are undone, and the error says so if that failed too.
     pub async fn transaction(&self, ops: &[Op]) -> Result<()> {
         let mark = self.mark();
+        let outer = {
+            let mut t = self.txn.lock().unwrap();
+            let outer = t.is_none();
+            if outer {
+                *t = Some(mark + 1);
+            }
+            outer
+        };
+        let res = self.transaction_steps(mark, ops).await;
+        if outer {
+            *self.txn.lock().unwrap() = None;
+        }
+        res
+    }
+
+    async fn transaction_steps(&self, mark: u64, ops: &[Op]) -> Result<()> {
         for op in ops {
             if let Err(e) = self.apply(op).await {
                 let report = self.undo_since(mark).await;
@@ -335,22 +352,30 @@ impl Net {
                 }])
             }
             Op::EtcFile { ns, file, .. } | Op::EtcRemove { ns, file } => {
-                let dir = std::path::Path::new(netns::ETC_DIR).join(ns);
-                let path = dir.join(file);
+                netns::check_etc_path(file)?;
+                let path = std::path::Path::new(netns::ETC_DIR).join(ns).join(file);
                 let mut ops = vec![];
-                match std::fs::read(&path) {
-                    Ok(bytes) => match String::from_utf8(bytes) {
-                        Ok(old) => ops.push(Op::EtcFile {
+                match std::fs::symlink_metadata(&path) {
+                    Ok(meta) if !meta.is_file() => {
+                        return Err(Error::new(format!(
+                            "{} is not a plain file: lunet will not replace it",
+                            path.display()
+                        )))
+                    }
+                    Ok(meta) => match std::fs::read(&path).map(String::from_utf8) {
+                        Ok(Ok(old)) => ops.push(Op::EtcFile {
                             ns: ns.clone(),
                             file: file.clone(),
                             content: old,
+                            mode: Some(std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777),
                         }),
-                        Err(_) => {
+                        Ok(Err(_)) => {
                             return Err(Error::new(format!(
                                 "{} is not text: lunet will not overwrite it (it could not put it back)",
                                 path.display()
                             )))
                         }
+                        Err(e) => return Err(Error::io(format!("read {}", path.display()), e)),
                     },
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                         if matches!(op, Op::EtcRemove { .. }) {
@@ -360,8 +385,8 @@ impl Net {
                             ns: ns.clone(),
                             file: file.clone(),
                         });
-                        if !dir.exists() {
-                            ops.push(Op::EtcRmdir { ns: ns.clone() });
+                        for dir in netns::missing_etc_dirs(ns, file) {
+                            ops.push(Op::EtcRmdir { ns: ns.clone(), dir });
                         }
                     }
                     Err(e) => return Err(Error::io(format!("read {}", path.display()), e)),
@@ -535,9 +560,14 @@ impl Net {
                 process::kill_all(&pids).await;
                 netns::remove(name)?;
             }
-            Op::EtcFile { ns, file, content } => netns::write_etc(ns, file, content)?,
+            Op::EtcFile {
+                ns,
+                file,
+                content,
+                mode,
+            } => netns::write_etc(ns, file, content, *mode)?,
             Op::EtcRemove { ns, file } => netns::remove_etc_file(ns, file)?,
-            Op::EtcRmdir { ns } => netns::remove_etc_dir(ns)?,
+            Op::EtcRmdir { ns, dir } => netns::remove_etc_dir(ns, dir)?,
             Op::LinkAdd { ns, link } => link::add(self, &*self.ns(ns).await?, link).await?,
             Op::LinkSet { ns, dev, change } => link::set(self, &*self.ns(ns).await?, dev, change).await?,
             Op::LinkDel { ns, dev } => link::del(&*self.ns(ns).await?, dev).await?,
@@ -632,6 +662,10 @@ impl Net {
             ),
         ) {
             if !netns::path(&n).exists() {
+                // Gone with a namespace lunet itself deleted earlier (a resumed walk): nothing to say.
+                if self.journal(|j| j.undid_ns(&n)) {
+                    return Ok(None);
+                }
                 return gone(format!("`{op}`: not needed, namespace {n:?} is gone"));
             }
         }
@@ -781,10 +815,36 @@ impl Net {
             .collect();
         let mut covered = vec![];
         let mut undone = HashSet::new();
+        // Processes first, every tree at once (one grace period for all): they
+        // use the network, never the other way round.
+        let kills: Vec<&UndoStep> = steps
+            .iter()
+            .filter(|s| s.covered_by.is_none() && !s.leave && is_kill(s))
+            .collect();
+        if !kills.is_empty() {
+            let targets: Vec<(i32, u64, String)> = kills
+                .iter()
+                .flat_map(|s| s.ops.iter())
+                .filter_map(|o| match o {
+                    Op::Kill { pid, start, tag } => Some((*pid, *start, tag.clone())),
+                    _ => None,
+                })
+                .collect();
+            kills.iter().flat_map(|s| s.ops.iter()).for_each(|o| self.trace(o));
+            end_trees(&targets).await;
+            for s in &kills {
+                self.record_undone(s.seq, &mut report);
+                undone.insert(s.seq);
+            }
+        }
         let mut walked = 0;
         let mut i = 0;
         while i < steps.len() {
             let step = &steps[i];
+            if undone.contains(&step.seq) {
+                i += 1;
+                continue;
+            }
             if let Some(by) = step.covered_by {
                 covered.push((step.seq, by));
                 i += 1;
@@ -799,31 +859,6 @@ impl Net {
                 i += 1;
                 continue;
             }
-            // A run of process steps is ended at once, not one after another.
-            let kills: Vec<&UndoStep> = steps[i..]
-                .iter()
-                .take_while(|s| s.covered_by.is_none() && !s.leave && is_kill(s))
-                .collect();
-            if kills.len() > 1 {
-                let targets: Vec<(i32, u64, String)> = kills
-                    .iter()
-                    .flat_map(|s| s.ops.iter())
-                    .filter_map(|o| match o {
-                        Op::Kill { pid, start, tag } => Some((*pid, *start, tag.clone())),
-                        _ => None,
-                    })
-                    .collect();
-                for s in &kills {
-                    s.ops.iter().for_each(|o| self.trace(o));
-                }
-                end_trees(&targets).await;
-                for s in &kills {
-                    self.record_undone(s.seq, &mut report);
-                    undone.insert(s.seq);
-                }
-                i += kills.len();
-                continue;
-            }
             if self.undo_step(step, &quiet, &mut report).await {
                 undone.insert(step.seq);
             }
@@ -833,9 +868,12 @@ impl Net {
             }
             i += 1;
         }
+        // Oldest first, so that what a covered step itself covered follows it.
+        covered.sort();
         for (seq, by) in covered {
             if undone.contains(&by) {
                 self.record_undone(seq, &mut report);
+                undone.insert(seq);
             }
         }
         // Namespaces are freed by the kernel asynchronously: give it a moment
@@ -864,23 +902,28 @@ impl Net {
         self.undo_walk(mark).await
     }
 
-    /// Undoes the newest change still in effect and returns it; None if there is none.
+    /// Undoes the newest call still in effect (all its steps: `net.ns.add` is
+    /// the namespace and its `lo`) and returns its first change; None if there is none.
     pub async fn undo_last(&self) -> Result<Option<Op>> {
-        let Some(step) = self.journal(|j| j.last_step()) else {
+        let Some(group) = self.journal(|j| j.last_group()) else {
             return Ok(None);
         };
-        if step.ops.is_empty() && matches!(step.op, Op::NsDel { .. } | Op::LinkDel { .. } | Op::Kill { .. }) {
-            return Err(Error::new(format!("the last change (`{}`) cannot be undone", step.op)));
+        let Some(first) = self.journal(|j| j.entry(group).map(|e| e.op.clone())) else {
+            return Ok(None);
+        };
+        let last = self.journal(|j| j.last_step());
+        if let Some(step) = &last {
+            if step.seq == group
+                && step.ops.is_empty()
+                && matches!(step.op, Op::NsDel { .. } | Op::LinkDel { .. } | Op::Kill { .. })
+            {
+                return Err(Error::new(format!("the last change (`{}`) cannot be undone", step.op)));
+            }
         }
-        let mut report = UndoReport::default();
-        if step.leave {
-            self.record_undone(step.seq, &mut report);
-            return Ok(Some(step.op));
-        }
-        self.undo_step(&step, &HashSet::new(), &mut report).await;
+        let report = self.undo_walk(group - 1).await;
         match report.errors.into_iter().next() {
             Some(e) => Err(e),
-            None => Ok(Some(step.op)),
+            None => Ok(Some(first)),
         }
     }
 }

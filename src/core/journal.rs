@@ -33,6 +33,10 @@ enum Record {
         undo: Vec<Op>,
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         maybe_theirs: bool,
+        /// The first step of the call this one belongs to (0: itself): `net.undo`
+        /// takes back a whole call (`net.ns.add` is the namespace and its `lo`).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        group: u64,
     },
     Done {
         seq: u64,
@@ -50,6 +54,10 @@ enum Record {
     Undone {
         seq: u64,
     },
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -70,6 +78,8 @@ pub struct Entry {
     pub undo: Vec<Op>,
     pub state: State,
     pub maybe_theirs: bool,
+    /// The first step of the call this one belongs to.
+    pub group: u64,
 }
 
 /// One step of an undo walk.
@@ -96,6 +106,8 @@ pub struct Journal {
     /// Namespaces and links this journal created and has not undone.
     created_ns: HashSet<String>,
     created_links: HashSet<(NsId, String)>,
+    /// Namespaces this journal made and has undone (deleted) since.
+    undone_ns: HashSet<String>,
     /// Set when a record could not be written (disk full): the file lags behind memory.
     pub write_error: Option<Error>,
 }
@@ -133,6 +145,7 @@ impl Journal {
             index: HashMap::new(),
             created_ns: HashSet::new(),
             created_links: HashSet::new(),
+            undone_ns: HashSet::new(),
             write_error: None,
         }
     }
@@ -198,6 +211,7 @@ impl Journal {
                 op,
                 undo,
                 maybe_theirs,
+                group,
             } => {
                 if self.index.contains_key(&seq) {
                     return;
@@ -210,6 +224,7 @@ impl Journal {
                     undo,
                     state: State::Pending,
                     maybe_theirs,
+                    group: if group == 0 { seq } else { group },
                 });
             }
             Record::Done { seq, changed } => self.set_state(seq, if changed { State::Done } else { State::Unchanged }),
@@ -225,11 +240,15 @@ impl Journal {
 
     fn set_state(&mut self, seq: u64, state: State) {
         let gone = matches!(state, State::Failed(_) | State::Undone | State::Unchanged);
+        let undone = state == State::Undone;
         let Some(e) = self.entry_mut(seq) else { return };
         e.state = state;
         if gone {
             let op = e.op.clone();
             self.track(&op, false);
+            if let (true, Op::NsAdd { name }) = (undone, op) {
+                self.undone_ns.insert(name);
+            }
         }
     }
 
@@ -288,6 +307,11 @@ impl Journal {
         self.created_ns.contains(name)
     }
 
+    /// Whether this journal made namespace `name` and deleted it again.
+    pub fn undid_ns(&self, name: &str) -> bool {
+        self.undone_ns.contains(name)
+    }
+
     /// Whether `op` acts inside something this journal made (a namespace or a
     /// link it created): then an unfinished `op` goes when that goes, and
     /// lunet need not look at the kernel before making it.
@@ -304,12 +328,18 @@ impl Journal {
     }
 
     pub fn intent(&mut self, op: &Op, undo: Vec<Op>, maybe_theirs: bool) -> Result<u64> {
+        self.intent_in(op, undo, maybe_theirs, 0)
+    }
+
+    /// An intent that belongs to the call whose first step is `group` (0: a call of its own).
+    pub fn intent_in(&mut self, op: &Op, undo: Vec<Op>, maybe_theirs: bool, group: u64) -> Result<u64> {
         let seq = self.last_seq() + 1;
         self.write(Record::Intent {
             seq,
             op: op.clone(),
             undo,
             maybe_theirs,
+            group: if group == seq { 0 } else { group },
         })?;
         Ok(seq)
     }
@@ -400,6 +430,15 @@ impl Journal {
     /// Every step still in effect, newest first, with coverage.
     pub fn undo_steps(&self) -> Vec<UndoStep> {
         self.undo_steps_since(0, true)
+    }
+
+    /// The first step of the newest call still in effect.
+    pub fn last_group(&self) -> Option<u64> {
+        self.entries
+            .iter()
+            .rev()
+            .find(|e| matches!(e.state, State::Done | State::Pending))
+            .map(|e| e.group)
     }
 
     /// The newest step still in effect (undone on its own: no coverage).

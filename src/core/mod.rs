@@ -4,6 +4,7 @@
 pub mod addr;
 pub mod apply;
 pub mod error;
+pub mod etcfiles;
 pub mod firewall;
 pub mod fwrules;
 pub mod journal;

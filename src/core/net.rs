@@ -134,6 +134,8 @@ pub struct Net {
     pub(super) tracer: Box<dyn Fn(&str)>,
     plan_out: Box<dyn Fn(&str)>,
     plan: bool,
+    /// The first step of the transaction under way, if any.
+    pub(super) txn: Mutex<Option<u64>>,
     /// iptables tables known to exist (namespace, v6, table): looked up once.
     pub(super) ipt_tables: Mutex<std::collections::HashSet<(NsId, bool, String)>>,
 }
@@ -152,6 +154,7 @@ impl Net {
             plan_out: cfg.plan_out,
             plan: cfg.plan,
             ipt_tables: Mutex::new(Default::default()),
+            txn: Mutex::new(None),
         })
     }
 

@@ -226,35 +226,69 @@ fn pids_in(want: (u64, u64)) -> Result<Vec<i32>> {
 
 pub const ETC_DIR: &str = "/etc/netns";
 
-/// Writes /etc/netns/NS/FILE (0644, in a 0755 directory), which `exec`
-/// binds over /etc/FILE inside NS.
-pub fn write_etc(ns: &str, file: &str, content: &str) -> Result<()> {
-    check_nsname(ns)?;
-    if file.is_empty() || file.contains('/') || file == "." || file == ".." {
-        return Err(Error::new(format!("bad /etc file name {file:?}")));
+/// Checks a path under /etc/netns/NS: relative, made of plain names.
+pub fn check_etc_path(file: &str) -> Result<()> {
+    let bad = |why: &str| Err(Error::new(format!("bad /etc file name {file:?}: {why}")));
+    if file.is_empty() || file.starts_with('/') {
+        return bad("expected a relative path like \"hosts\" or \"ssh/sshd_config\"");
     }
+    if file.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+        return bad("no empty, \".\" or \"..\" parts");
+    }
+    if file.chars().any(|c| c.is_control()) {
+        return bad("no control characters");
+    }
+    Ok(())
+}
+
+/// The directories of /etc/netns/NS/FILE that do not exist yet, deepest
+/// first, as paths relative to /etc/netns/NS ("" = /etc/netns/NS itself).
+pub fn missing_etc_dirs(ns: &str, file: &str) -> Vec<String> {
+    let base = PathBuf::from(ETC_DIR).join(ns);
+    let mut out = vec![];
+    let mut dir = file.rsplit_once('/').map(|(d, _)| d.to_string());
+    while let Some(d) = dir {
+        if base.join(&d).exists() {
+            return out;
+        }
+        dir = d.rsplit_once('/').map(|(p, _)| p.to_string());
+        out.push(d);
+    }
+    if !base.exists() {
+        out.push(String::new());
+    }
+    out
+}
+
+/// Writes /etc/netns/NS/FILE (mode 0644 unless given; directories 0755),
+/// which `exec` binds over /etc/FILE inside NS.
+pub fn write_etc(ns: &str, file: &str, content: &str, mode: Option<u32>) -> Result<()> {
+    check_nsname(ns)?;
+    check_etc_path(file)?;
     if !path(ns).exists() {
         return Err(not_found(ns));
     }
-    let dir = PathBuf::from(ETC_DIR).join(ns);
+    let p = PathBuf::from(ETC_DIR).join(ns).join(file);
+    let dir = p.parent().map(PathBuf::from).unwrap_or_default();
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o755)
         .create(&dir)
         .map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
-    let p = dir.join(file);
+    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let mode = mode.unwrap_or(0o644) & 0o7777;
     // Written beside and renamed over: a crash leaves the old file or the new one.
-    let tmp = dir.join(format!(".{file}.lunet-tmp"));
+    let tmp = dir.join(format!(".{name}.lunet-tmp"));
     let mut f = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
-        .mode(0o644)
+        .mode(0o600)
         .open(&tmp)
         .map_err(|e| Error::io(format!("write {}", tmp.display()), e))?;
     std::io::Write::write_all(&mut f, content.as_bytes())
         .map_err(|e| Error::io(format!("write {}", tmp.display()), e))?;
-    f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+    f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))
         .map_err(|e| Error::io(format!("chmod {}", tmp.display()), e))?;
     fs::rename(&tmp, &p).map_err(|e| Error::io(format!("write {}", p.display()), e))
 }
@@ -269,10 +303,10 @@ pub fn remove_etc_file(ns: &str, file: &str) -> Result<()> {
     }
 }
 
-/// Removes /etc/netns/NS if it is empty (lunet made it); files someone else
-/// put there keep it.
-pub fn remove_etc_dir(ns: &str) -> Result<()> {
-    let dir = PathBuf::from(ETC_DIR).join(ns);
+/// Removes /etc/netns/NS/DIR if it is empty (lunet made it); files someone
+/// else put there keep it.
+pub fn remove_etc_dir(ns: &str, rel: &str) -> Result<()> {
+    let dir = PathBuf::from(ETC_DIR).join(ns).join(rel);
     match fs::remove_dir(&dir) {
         Ok(()) => Ok(()),
         Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTEMPTY)) => Ok(()),

@@ -65,20 +65,26 @@ pub enum Op {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         expect: Option<String>,
     },
-    /// Writes /etc/netns/NS/FILE (seen as /etc/FILE by programs run in NS).
+    /// Writes /etc/netns/NS/FILE (seen as /etc/FILE by programs run in NS);
+    /// FILE may be a relative path (`ssh/sshd_config`). Mode 0644 unless given.
     EtcFile {
         ns: String,
         file: String,
         content: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mode: Option<u32>,
     },
     /// Removes /etc/netns/NS/FILE.
     EtcRemove {
         ns: String,
         file: String,
     },
-    /// Removes the directory /etc/netns/NS if it is empty (undo only: lunet made it).
+    /// Removes the directory /etc/netns/NS/DIR (DIR "" = /etc/netns/NS) if it
+    /// is empty (undo only: lunet made it).
     EtcRmdir {
         ns: String,
+        #[serde(default)]
+        dir: String,
     },
     /// One iptables change (`iptables -t T -A/-I/-D/-N/-X/-P …`), run inside the namespace.
     Ipt {
@@ -409,7 +415,9 @@ impl Op {
     pub fn ns(&self) -> Option<NsId> {
         match self {
             Op::NsAdd { name } | Op::NsDel { name } => Some(NsId::Named(name.clone())),
-            Op::EtcFile { ns, .. } | Op::EtcRemove { ns, .. } | Op::EtcRmdir { ns } => Some(NsId::Named(ns.clone())),
+            Op::EtcFile { ns, .. } | Op::EtcRemove { ns, .. } | Op::EtcRmdir { ns, .. } => {
+                Some(NsId::Named(ns.clone()))
+            }
             Op::LinkAdd { ns, .. }
             | Op::LinkSet { ns, .. }
             | Op::LinkDel { ns, .. }
@@ -507,13 +515,27 @@ impl fmt::Display for Op {
             Op::Sysctl { ns, key, value, .. } => {
                 write!(f, "{}sysctl -qw {key}={value}", ns.exec_prefix())
             }
-            Op::EtcFile { ns, file, content } => write!(
-                f,
-                "mkdir -p /etc/netns/{ns} && printf '%s' {} > /etc/netns/{ns}/{file}",
-                quote(content)
-            ),
-            Op::EtcRemove { ns, file } => write!(f, "rm -f /etc/netns/{ns}/{file}"),
-            Op::EtcRmdir { ns } => write!(f, "rmdir /etc/netns/{ns}"),
+            Op::EtcFile {
+                ns,
+                file,
+                content,
+                mode,
+            } => {
+                let path = format!("/etc/netns/{ns}/{file}");
+                let dir = path.rsplit_once('/').map(|(d, _)| d).unwrap_or(&path);
+                write!(
+                    f,
+                    "mkdir -p {} && printf '%s' {} > {} && chmod {:o} {}",
+                    quote(dir),
+                    quote(content),
+                    quote(&path),
+                    mode.unwrap_or(0o644),
+                    quote(&path)
+                )
+            }
+            Op::EtcRemove { ns, file } => write!(f, "rm -f {}", quote(&format!("/etc/netns/{ns}/{file}"))),
+            Op::EtcRmdir { ns, dir } if dir.is_empty() => write!(f, "rmdir {}", quote(&format!("/etc/netns/{ns}"))),
+            Op::EtcRmdir { ns, dir } => write!(f, "rmdir {}", quote(&format!("/etc/netns/{ns}/{dir}"))),
             Op::Ipt { ns, change } => write!(f, "{}{change}", ns.exec_prefix()),
             Op::IptRestore { ns, v6, batch } => write!(
                 f,

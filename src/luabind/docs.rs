@@ -156,6 +156,11 @@ pub const DOCS: &[(&str, &str, &str)] = &[
         "ns:resolv{nameserver, search, options}",
         "writes /etc/netns/NS/resolv.conf",
     ),
+    (
+        "ns:etc",
+        "ns:etc(path, content, {mode})",
+        "writes /etc/netns/NS/PATH (seen as /etc/PATH inside NS)",
+    ),
     ("ns:pids", "ns:pids() -> {pid…}", "ip netns pids NS"),
     (
         "ns:iptables",

@@ -358,6 +358,9 @@ impl UserData for Ns {
         m.add_async_method("resolv", |lua, this, args: MultiValue| async move {
             super::process::ns_resolv(lua, this.id.clone(), args).await
         });
+        m.add_async_method("etc", |lua, this, args: MultiValue| async move {
+            super::process::ns_etc(lua, this.id.clone(), args).await
+        });
         m.add_async_method("iptables", |lua, this, args: MultiValue| async move {
             super::firewall::iptables(lua, this.id.clone(), false, args).await
         });

@@ -10,9 +10,8 @@ use mlua::{Lua, MetaMethod, MultiValue, Table, UserData, UserDataMethods, Value}
 
 use super::args::{fail, type_name, Args, Named, Opts};
 use super::net;
-use crate::core::op::Op;
 use crate::core::process::{self, signal_number, ExecResult, ExecSpec, Isolation, Output, Proc};
-use crate::core::{words, NsId};
+use crate::core::{etcfiles, words, NsId};
 
 /// Every process spawned from this Lua state, and whether the user asked to keep it.
 #[derive(Default)]
@@ -271,45 +270,31 @@ fn named_ns(f: &str, ns: &NsId) -> mlua::Result<String> {
     }
 }
 
+/// A string or a list of strings.
+fn words_of(f: &str, what: &str, v: Value) -> mlua::Result<Vec<String>> {
+    match v {
+        Value::Nil => Ok(vec![]),
+        Value::String(s) => Ok(vec![s.to_str()?.to_string()]),
+        Value::Table(t) => t.sequence_values::<String>().collect(),
+        other => Err(fail(
+            f,
+            format!("{what} must be a string or a list, got {}", type_name(&other)),
+        )),
+    }
+}
+
 /// `ns:hosts{["1.2.3.4"] = "mytest" or {"a", "b"}}` → /etc/netns/NAME/hosts
 pub async fn ns_hosts(lua: Lua, ns: NsId, args: MultiValue) -> mlua::Result<()> {
     let a = Args::new("ns:hosts", args);
     let name = named_ns(a.f, &ns)?;
-    let t = a.table(1, "map")?;
-    let mut lines = vec![
-        "127.0.0.1\tlocalhost".to_string(),
-        "::1\tlocalhost ip6-localhost ip6-loopback".to_string(),
-    ];
     let mut entries = vec![];
-    for pair in t.pairs::<String, Value>() {
+    for pair in a.table(1, "map")?.pairs::<String, Value>() {
         let (addr, names) = pair?;
-        crate::core::names::parse_ip("address", &addr).named(a.f)?;
-        let names: Vec<String> = match names {
-            Value::String(s) => vec![s.to_str()?.to_string()],
-            Value::Table(t) => t.sequence_values::<String>().collect::<mlua::Result<_>>()?,
-            other => {
-                return Err(fail(
-                    a.f,
-                    format!("names for {addr} must be a string or a list, got {}", type_name(&other)),
-                ))
-            }
-        };
-        if names.is_empty() || names.iter().any(|n| n.is_empty() || n.contains(char::is_whitespace)) {
-            return Err(fail(a.f, format!("bad host names for {addr}: {names:?}")));
-        }
-        entries.push(format!("{addr}\t{}", names.join(" ")));
+        let names = words_of(a.f, &format!("names for {addr}"), names)?;
+        entries.push((addr, names));
     }
-    entries.sort();
-    lines.extend(entries);
-    let content = lines.join("\n") + "\n";
-    net(&lua)
-        .apply(&Op::EtcFile {
-            ns: name,
-            file: "hosts".into(),
-            content,
-        })
-        .await
-        .named(a.f)
+    let op = etcfiles::hosts(&name, &entries).named(a.f)?;
+    net(&lua).apply(&op).await.named(a.f)
 }
 
 /// `ns:resolv{nameserver = "8.8.1.1" or {…}, search = "x" or {…}, options = …}` → resolv.conf
@@ -317,38 +302,39 @@ pub async fn ns_resolv(lua: Lua, ns: NsId, args: MultiValue) -> mlua::Result<()>
     let a = Args::new("ns:resolv", args);
     let name = named_ns(a.f, &ns)?;
     let o = Opts::new(a.f, a.table(1, "conf")?, &["nameserver", "search", "options"])?;
-    let list = |k: &str| -> mlua::Result<Vec<String>> {
-        match o.value(k)? {
-            Value::Nil => Ok(vec![]),
-            Value::String(s) => Ok(vec![s.to_str()?.to_string()]),
-            Value::Table(t) => t.sequence_values::<String>().collect(),
-            other => Err(fail(
+    let list = |k: &str| words_of(a.f, &format!("option {k:?}"), o.value(k)?);
+    let op = etcfiles::resolv(&name, &list("nameserver")?, &list("search")?, &list("options")?).named(a.f)?;
+    net(&lua).apply(&op).await.named(a.f)
+}
+
+/// `ns:etc(path, content, {mode = "600"})` → /etc/netns/NAME/PATH, seen as
+/// /etc/PATH by programs run in the namespace; undone like any change.
+pub async fn ns_etc(lua: Lua, ns: NsId, args: MultiValue) -> mlua::Result<()> {
+    let a = Args::new("ns:etc", args);
+    let name = named_ns(a.f, &ns)?;
+    let path = a.string(1, "path")?;
+    let content = match a.get(2) {
+        Value::String(s) => String::from_utf8(s.as_bytes().to_vec())
+            .map_err(|_| fail(a.f, "argument #2 (content) must be text (UTF-8)"))?,
+        other => {
+            return Err(fail(
                 a.f,
-                format!("option {k:?} must be a string or a list, got {}", type_name(&other)),
-            )),
+                format!("argument #2 (content) must be a string, got {}", type_name(&other)),
+            ))
         }
     };
-    let mut content = String::new();
-    for ns in list("nameserver")? {
-        crate::core::names::parse_ip("nameserver", &ns).named(a.f)?;
-        content += &format!("nameserver {ns}\n");
-    }
-    let search = list("search")?;
-    if !search.is_empty() {
-        content += &format!("search {}\n", search.join(" "));
-    }
-    let options = list("options")?;
-    if !options.is_empty() {
-        content += &format!("options {}\n", options.join(" "));
-    }
-    net(&lua)
-        .apply(&Op::EtcFile {
-            ns: name,
-            file: "resolv.conf".into(),
-            content,
-        })
-        .await
-        .named(a.f)
+    let o = a.opts(3, &["mode"])?;
+    let mode = match o.string("mode")? {
+        None => None,
+        Some(m) => Some(
+            u32::from_str_radix(&m, 8)
+                .ok()
+                .filter(|m| *m <= 0o7777)
+                .ok_or_else(|| fail(a.f, format!("bad mode {m:?}: expected octal like \"600\"")))?,
+        ),
+    };
+    let op = etcfiles::any(&name, &path, content, mode).named(a.f)?;
+    net(&lua).apply(&op).await.named(a.f)
 }
 
 /// `Proc`: a process started by `ns:spawn`.
