@@ -137,13 +137,24 @@ pub struct Global {
     pub sandbox: bool,
 }
 
+/// Set while a caller catches panics (and reports them itself).
+pub static PANIC_CAUGHT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// The last caught panic's message.
+pub static PANIC_MESSAGE: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
 pub fn main() {
     // Like other command-line tools: a closed pipe (`lunet show | head`) ends us quietly.
     // SAFETY: restoring the default disposition of SIGPIPE before any thread exists.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
-    // A bug must still read as one line, never as a Rust backtrace.
+    // A bug must still read as one line, never as a Rust backtrace. Where a
+    // caller catches the panic (a running script, to roll back), it reports it.
     std::panic::set_hook(Box::new(|info| {
-        eprintln!("lunet: internal error (please report): {info}");
+        let msg = format!("internal error (please report): {info}").replace('\n', " ");
+        if PANIC_CAUGHT.load(std::sync::atomic::Ordering::Relaxed) {
+            *PANIC_MESSAGE.lock().unwrap_or_else(|e| e.into_inner()) = Some(msg);
+        } else {
+            eprintln!("lunet: {msg}");
+        }
     }));
     raise_fd_limit();
     let cli = Cli::parse();

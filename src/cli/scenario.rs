@@ -257,6 +257,7 @@ pub fn up(g: &Global, spec: &str, sets: &[String]) -> Result<()> {
     sess.rt.block_on(async {
         let scen = load(lua, &src).await?;
         let name: String = scen.get("name").map_err(lerr)?;
+        state::check_instance_name(&name)?;
         let (p, pjson) = params(lua, &scen, sets)?;
         requires(&scen)?;
         state::ensure_dir()?;
@@ -365,7 +366,21 @@ fn down_one(g: &Global, name: &str, forget: bool) -> Result<()> {
     if !jpath.exists() {
         bail!("{name} is not up (no scenario or run of that name; `lunet status` lists what is)");
     }
-    let meta = Meta::read(name)?;
+    state::check_dir()?;
+    if let Err(e) = state::check_file(&jpath) {
+        if !forget {
+            return Err(e);
+        }
+        // Never acted on: a journal someone else could have written is only removed.
+        state::remove(name);
+        println!("{name}: forgotten without undoing anything ({e:#})");
+        return Ok(());
+    }
+    // A damaged meta file costs only the scenario's own teardown: the journal still undoes all.
+    let (meta, meta_note) = match Meta::read(name) {
+        Ok(m) => (m, None),
+        Err(e) => (None, Some(format!("{e:#}: its own teardown (if any) is skipped"))),
+    };
     let journal = Journal::open(&jpath).map_err(|e| match &meta {
         Some(m) if m.is_run() && state::lunet_alive(m.pid) => anyhow!(
             "{name} is still running (pid {}): stop it first (`kill -INT {}` rolls back what it made)",
@@ -375,6 +390,7 @@ fn down_one(g: &Global, name: &str, forget: bool) -> Result<()> {
         _ => anyhow!("{name}: {e}"),
     })?;
     let changes = count_changes(&journal);
+    let damaged = journal.damaged;
     let sess = Session::new(g.verbose, g.sandbox, false)?;
     sess.net.attach_journal(journal);
     let lua = &sess.lua;
@@ -396,6 +412,14 @@ fn down_one(g: &Global, name: &str, forget: bool) -> Result<()> {
         }
         let mut undone = undo_all(&sess.net).await;
         undone.errors.splice(0..0, teardown_error);
+        undone.notes.extend(meta_note);
+        if damaged > 0 {
+            undone.errors.push(format!(
+                "{damaged} records of {} could not be read: what they did was not undone \
+                 (`lunet down --forget {name}` clears it after you check)",
+                jpath.display()
+            ));
+        }
         let left: Vec<String> = sess
             .net
             .with_journal(|j| {
@@ -408,13 +432,21 @@ fn down_one(g: &Global, name: &str, forget: bool) -> Result<()> {
             .ok()
             .flatten()
             .unwrap_or_default();
-        report_down(name, changes, &undone, &left, forget)
+        report_down(name, changes, &undone, &left, forget, damaged > 0)
     })
 }
 
 /// What `down` prints: notes and errors one per line; exit status 1 on errors.
-fn report_down(name: &str, changes: usize, undone: &Undone, left: &[String], forget: bool) -> Result<()> {
-    if left.is_empty() || forget {
+fn report_down(
+    name: &str,
+    changes: usize,
+    undone: &Undone,
+    left: &[String],
+    forget: bool,
+    damaged: bool,
+) -> Result<()> {
+    // A damaged journal stays until the user says to forget it: it may hold changes lunet could not read.
+    if (left.is_empty() && !damaged) || forget {
         state::remove(name);
     }
     let mut lines = undone.lines();
@@ -424,6 +456,11 @@ fn report_down(name: &str, changes: usize, undone: &Undone, left: &[String], for
             left.len()
         );
         lines.extend(left.iter().map(|op| format!("  left: {op}")));
+        lines.iter().for_each(|l| println!("{l}"));
+        return Ok(());
+    }
+    if forget {
+        println!("{name}: forgotten");
         lines.iter().for_each(|l| println!("{l}"));
         return Ok(());
     }
@@ -495,9 +532,30 @@ pub fn status(_g: &Global, only: Option<&str>) -> Result<()> {
             bail!("{o} is not up (no scenario or run of that name; `lunet status` lists what is)");
         }
     }
+    state::check_dir()?;
     for name in names.iter().filter(|n| only.is_none_or(|o| o == n.as_str())) {
-        let j = Journal::read(&state::journal_path(name)).map_err(|e| anyhow!("{e}"))?;
-        let meta = Meta::read(name)?;
+        // One damaged or untrusted instance is shown as such; the others are listed as usual.
+        let jpath = state::journal_path(name);
+        let j = match state::check_file(&jpath).and_then(|_| Journal::read(&jpath).map_err(|e| anyhow!("{e}"))) {
+            Ok(j) => j,
+            Err(e) => {
+                println!("{name}  (damaged: {e:#}; `lunet down --forget {name}` clears it)");
+                continue;
+            }
+        };
+        let (meta, meta_err) = match Meta::read(name) {
+            Ok(m) => (m, None),
+            Err(e) => (None, Some(format!("{e:#}"))),
+        };
+        if let Some(e) = &meta_err {
+            println!("{name}  (damaged: {e}; `lunet down {name}` still undoes its journal)");
+        }
+        if j.damaged > 0 {
+            println!(
+                "{name}  (damaged: {} unreadable records; `lunet down {name}` undoes the rest, `lunet down --forget {name}` clears it)",
+                j.damaged
+            );
+        }
         let pending = j.entries().iter().any(|e| e.state == State::Pending);
         let about = match &meta {
             Some(m) if m.is_run() => format!("run of {}, pid {} {}", m.script(), m.pid, run_state(name, m)),
@@ -622,6 +680,7 @@ pub fn plan(_g: &Global, spec: &str, sets: &[String]) -> Result<()> {
     sess.rt.block_on(async {
         let scen = load(lua, &src).await?;
         let name: String = scen.get("name").map_err(lerr)?;
+        state::check_instance_name(&name)?;
         let (p, _) = params(lua, &scen, sets)?;
         println!("#!/bin/sh");
         println!("# lunet plan {name}: what `lunet up {name}` would do, as commands (nothing was changed)");

@@ -342,11 +342,22 @@ async fn run_in(
     }
     lua.globals().set("arg", arg).map_err(lerr)?;
     let extra: Vec<String> = chunk.args.iter().skip(1).cloned().collect();
+    // A panic (a bug) is caught here, so that what the script made is still rolled back.
+    super::PANIC_CAUGHT.store(true, std::sync::atomic::Ordering::Relaxed);
     let script = async {
-        lua.load(chunk.source.as_slice())
+        let call = lua
+            .load(chunk.source.as_slice())
             .set_name(format!("@{}", chunk.name))
-            .call_async::<Value>(mlua::Variadic::from_iter(extra))
-            .await
+            .call_async::<Value>(mlua::Variadic::from_iter(extra));
+        match futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(call)).await {
+            Ok(r) => r,
+            Err(_) => {
+                let msg = super::PANIC_MESSAGE.lock().unwrap_or_else(|e| e.into_inner()).take();
+                Err(mlua::Error::runtime(
+                    msg.unwrap_or_else(|| "internal error (please report)".into()),
+                ))
+            }
+        }
     };
     let end = tokio::select! {
         biased;

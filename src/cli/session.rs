@@ -107,14 +107,18 @@ impl Session {
             }
             Ok::<_, anyhow::Error>(Rc::new(net))
         })?;
-        let lua = Lua::new();
+        // A Rust panic (a bug) is not a Lua error a script could `pcall` away: it
+        // ends the script, which is rolled back and reported as one line.
+        let lua =
+            Lua::new_with(mlua::StdLib::ALL_SAFE, mlua::LuaOptions::new().catch_rust_panics(false)).map_err(lerr)?;
         luabind::install(&lua, net.clone()).map_err(lerr)?;
         if plan {
             // Keep the plan a runnable script: the script's own output becomes comments.
             let print = lua
                 .create_function(|_, args: mlua::Variadic<mlua::Value>| {
                     let words: Vec<String> = args.iter().map(|v| v.to_string().unwrap_or_default()).collect();
-                    println!("# {}", words.join("\t"));
+                    // Every line a comment: nothing the script prints can become a command.
+                    println!("# {}", words.join("\t").replace('\n', "\n# ").replace('\r', ""));
                     Ok(())
                 })
                 .map_err(lerr)?;

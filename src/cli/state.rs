@@ -5,16 +5,20 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::os::unix::fs::DirBuilderExt;
-use std::path::PathBuf;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 pub fn dir() -> PathBuf {
     PathBuf::from(std::env::var("LUNET_STATE_DIR").unwrap_or_else(|_| super::STATE_DIR.to_string()))
 }
 
+/// Creates the state directory (0700), or checks the one that is there: it
+/// must be lunet's user's own directory; if others may read or write it, it
+/// is tightened to 0700.
 pub fn ensure_dir() -> Result<PathBuf> {
     let d = dir();
     fs::DirBuilder::new()
@@ -22,7 +26,45 @@ pub fn ensure_dir() -> Result<PathBuf> {
         .mode(0o700)
         .create(&d)
         .with_context(|| format!("cannot create {} (run as root, or use --sandbox)", d.display()))?;
+    check_dir()?;
     Ok(d)
+}
+
+/// The state directory, if there is one, is a directory of lunet's own user
+/// (tightened to 0700 if it was open to others).
+pub fn check_dir() -> Result<()> {
+    let d = dir();
+    let meta = match fs::symlink_metadata(&d) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", d.display())),
+    };
+    let me = nix::unistd::geteuid().as_raw();
+    if !meta.is_dir() || meta.uid() != me {
+        bail!(
+            "refusing to use {}: it is not a directory owned by uid {me} (someone else could have written lunet's journals)",
+            d.display()
+        );
+    }
+    if meta.mode() & 0o077 != 0 {
+        fs::set_permissions(&d, fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("cannot make {} private (chmod 700)", d.display()))?;
+    }
+    Ok(())
+}
+
+/// A state file lunet may trust: a plain file of lunet's own user that no
+/// one else may write.
+pub fn check_file(p: &Path) -> Result<()> {
+    let meta = fs::symlink_metadata(p).with_context(|| format!("cannot read {}", p.display()))?;
+    let me = nix::unistd::geteuid().as_raw();
+    if !meta.is_file() || meta.uid() != me || meta.mode() & 0o022 != 0 {
+        bail!(
+            "refusing to use {}: not a plain file owned by uid {me} and writable by it alone (someone else could have written it)",
+            p.display()
+        );
+    }
+    Ok(())
 }
 
 pub fn journal_path(name: &str) -> PathBuf {
@@ -69,18 +111,35 @@ impl Meta {
         }
     }
 
+    /// Written 0600 whatever the umask, beside the target and renamed over it.
     pub fn write(&self) -> Result<()> {
         let p = meta_path(&self.name);
-        fs::write(&p, serde_json::to_string_pretty(self)?).with_context(|| format!("cannot write {}", p.display()))
+        let tmp = dir().join(format!(".{}.json.tmp", self.name));
+        let text = serde_json::to_string_pretty(self)?;
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        f.set_permissions(fs::Permissions::from_mode(0o600))?;
+        f.write_all(text.as_bytes())
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        fs::rename(&tmp, &p).with_context(|| format!("cannot write {}", p.display()))
     }
 
+    /// `Ok(None)` when there is none; an error when it is damaged or not to be trusted.
     pub fn read(name: &str) -> Result<Option<Meta>> {
-        match fs::read_to_string(meta_path(name)) {
-            Ok(s) => Ok(Some(
-                serde_json::from_str(&s).with_context(|| format!("corrupt {}", meta_path(name).display()))?,
-            )),
-            Err(_) => Ok(None),
+        let p = meta_path(name);
+        if !p.exists() {
+            return Ok(None);
         }
+        check_file(&p)?;
+        let text = fs::read(&p).with_context(|| format!("cannot read {}", p.display()))?;
+        Ok(Some(
+            serde_json::from_slice(&text).with_context(|| format!("{} is damaged", p.display()))?,
+        ))
     }
 
     /// Made by `lunet run`, `-e` or a script on standard input (not a scenario).
@@ -149,6 +208,19 @@ pub fn instances_newest_first() -> Vec<String> {
         .collect();
     v.sort_by(|a, b| b.cmp(a));
     v.into_iter().map(|(_, n)| n).collect()
+}
+
+/// An instance name is a file name under the state dir and a word in the
+/// hints lunet prints: `[A-Za-z0-9_.-]`, not starting with `-` or `.`.
+pub fn check_instance_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with(['-', '.'])
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if !ok {
+        bail!("bad scenario name {name:?}: use letters, digits, '_', '.' and '-' (not first), at most 64");
+    }
+    Ok(())
 }
 
 /// A name made only of `[A-Za-z0-9_.-]` (anything else becomes `_`), at most 40 characters.

@@ -137,29 +137,29 @@ fn droppable(r: &route::RouteInfo, dev: &str) -> bool {
 impl Net {
     /// Journals every later change here (a scenario's file, a run's file).
     pub fn attach_journal(&self, j: super::journal::Journal) {
-        *self.journal.lock().unwrap() = j;
+        *self.journal.lock().unwrap_or_else(|e| e.into_inner()) = j;
     }
 
     /// Takes the journal out (a fresh one in memory takes its place).
     pub fn detach_journal(&self) -> Option<super::journal::Journal> {
         Some(std::mem::replace(
-            &mut *self.journal.lock().unwrap(),
+            &mut *self.journal.lock().unwrap_or_else(|e| e.into_inner()),
             super::journal::Journal::in_memory(),
         ))
     }
 
     pub fn with_journal<R>(&self, f: impl FnOnce(&mut super::journal::Journal) -> Result<R>) -> Result<Option<R>> {
-        f(&mut self.journal.lock().unwrap()).map(Some)
+        f(&mut self.journal.lock().unwrap_or_else(|e| e.into_inner())).map(Some)
     }
 
     fn journal<R>(&self, f: impl FnOnce(&mut super::journal::Journal) -> R) -> R {
-        f(&mut self.journal.lock().unwrap())
+        f(&mut self.journal.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Writes an intent; injected failures and crashes happen here.
     pub(super) fn journal_intent(&self, op: &Op, undo: Vec<Op>, maybe_theirs: bool) -> Result<u64> {
         self.faults.crash_if(self.mark() + 1, CrashAt::Before);
-        let group = self.txn.lock().unwrap().unwrap_or(0);
+        let group = self.txn.lock().unwrap_or_else(|e| e.into_inner()).unwrap_or(0);
         let seq = self.journal(|j| j.intent_in(op, undo, maybe_theirs, group))?;
         if self.faults.fail_step == Some(seq) {
             let e = Error::new(format!("injected failure at step {seq} (LUNET_FAIL_STEP)"));
@@ -213,7 +213,7 @@ impl Net {
     pub async fn transaction(&self, ops: &[Op]) -> Result<()> {
         let mark = self.mark();
         let outer = {
-            let mut t = self.txn.lock().unwrap();
+            let mut t = self.txn.lock().unwrap_or_else(|e| e.into_inner());
             let outer = t.is_none();
             if outer {
                 *t = Some(mark + 1);
@@ -222,7 +222,7 @@ impl Net {
         };
         let res = self.transaction_steps(mark, ops).await;
         if outer {
-            *self.txn.lock().unwrap() = None;
+            *self.txn.lock().unwrap_or_else(|e| e.into_inner()) = None;
         }
         res
     }
@@ -440,7 +440,7 @@ impl Net {
     /// change makes iptables-nft create it: the undo that drops it again.
     async fn ipt_table_drop(&self, ns: &NsId, v6: bool, table: &str) -> Result<Option<Op>> {
         let key = (ns.clone(), v6, table.to_string());
-        if self.ipt_tables.lock().unwrap().contains(&key) {
+        if self.ipt_tables.lock().unwrap_or_else(|e| e.into_inner()).contains(&key) {
             return Ok(None);
         }
         let file = self.ns_file(ns).await?;
@@ -450,7 +450,7 @@ impl Net {
             .thread
             .run_in(file, move || firewall::table_exists(None, backend, v6, &t))
             .await?;
-        self.ipt_tables.lock().unwrap().insert(key);
+        self.ipt_tables.lock().unwrap_or_else(|e| e.into_inner()).insert(key);
         Ok((!exists).then(|| Op::IptDropTable {
             ns: ns.clone(),
             v6,

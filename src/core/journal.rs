@@ -110,6 +110,8 @@ pub struct Journal {
     undone_ns: HashSet<String>,
     /// Set when a record could not be written (disk full): the file lags behind memory.
     pub write_error: Option<Error>,
+    /// Lines of the file that are not records (damage), not counting a torn last line.
+    pub damaged: usize,
 }
 
 fn lock(f: &File, path: &Path) -> Result<()> {
@@ -147,6 +149,7 @@ impl Journal {
             created_links: HashSet::new(),
             undone_ns: HashSet::new(),
             write_error: None,
+            damaged: 0,
         }
     }
 
@@ -190,11 +193,22 @@ impl Journal {
         Ok(j)
     }
 
-    /// Replays every whole record; a torn or damaged line is skipped.
+    /// Replays every whole record; a torn last line (a crash mid-write) is
+    /// skipped, and other lines that are not records are counted as damage.
     fn load(&mut self, f: &File) {
-        for line in BufReader::new(f).split(b'\n').map_while(|l| l.ok()) {
-            if let Ok(r) = serde_json::from_slice::<Record>(&line) {
-                self.replay(r);
+        let mut r = BufReader::new(f);
+        let mut line = vec![];
+        loop {
+            line.clear();
+            match r.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            let whole = line.last() == Some(&b'\n');
+            match serde_json::from_slice::<Record>(line.trim_ascii_end()) {
+                Ok(rec) => self.replay(rec),
+                Err(_) if !whole || line.trim_ascii().is_empty() => {}
+                Err(_) => self.damaged += 1,
             }
         }
     }

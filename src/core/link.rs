@@ -269,8 +269,11 @@ pub async fn set(net: &Net, ns: &Namespace, dev: &str, ch: &LinkChange) -> Resul
     }
     here.nl.link().set(b.build()).execute().await.map_err(|e| {
         let err = fail(here, &name, e);
-        match (err.errno(), ch.mtu) {
-            (Some(libc::EINVAL), Some(mtu)) => err.reword(format!("interface {name:?}: invalid mtu {mtu}")),
+        match (err.errno(), ch.mtu, &ch.master) {
+            (Some(libc::EINVAL), Some(mtu), _) => err.reword(format!("interface {name:?}: invalid mtu {mtu}")),
+            (Some(libc::ELOOP), _, Some(Some(m))) => err.reword(format!(
+                "interface {name:?} cannot be enslaved to {m:?}: that would make a loop of masters"
+            )),
             _ => err,
         }
     })

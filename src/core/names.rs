@@ -43,8 +43,11 @@ pub fn check_nsname(name: &str) -> Result<()> {
     if name == "." || name == ".." || name.contains('/') || name.contains('\0') {
         return bad("must not be '.' or '..' or contain '/'");
     }
-    if name.chars().any(|c| c.is_whitespace()) {
-        return bad("must not contain whitespace");
+    if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return bad("must not contain whitespace or control characters");
+    }
+    if name == "host" {
+        return bad("\"host\" is lunet's name for its own namespace (net.host)");
     }
     Ok(())
 }

@@ -169,17 +169,20 @@ impl Net {
 
     /// The handle of a namespace already opened (no I/O).
     pub fn cached(&self, id: &NsId) -> Option<Arc<Namespace>> {
-        self.open.lock().unwrap().get(id).cloned()
+        self.open.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned()
     }
 
     fn remember(&self, ns: Namespace) -> Arc<Namespace> {
         let ns = Arc::new(ns);
-        self.open.lock().unwrap().insert(ns.id.clone(), ns.clone());
+        self.open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(ns.id.clone(), ns.clone());
         ns
     }
 
     pub(super) fn forget(&self, id: &NsId) {
-        self.open.lock().unwrap().remove(id);
+        self.open.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
     }
 
     /// The open handle of a namespace (opened on first use, then cached).
@@ -368,7 +371,7 @@ impl Net {
         let seq = self.journal_intent(&op, undo, false)?;
         let res = process::spawn(id, file.as_ref(), spec, output, &tag);
         self.faults_after(seq);
-        let mut j = self.journal.lock().unwrap();
+        let mut j = self.journal.lock().unwrap_or_else(|e| e.into_inner());
         match &res {
             Ok(p) => {
                 let undo = vec![Op::Kill {

@@ -33,7 +33,7 @@ impl NsId {
     pub fn ip(&self) -> String {
         match self {
             NsId::Host => "ip".into(),
-            NsId::Named(n) => format!("ip -n {n}"),
+            NsId::Named(n) => format!("ip -n {}", super::words::quote(n)),
         }
     }
 
@@ -41,7 +41,7 @@ impl NsId {
     pub fn exec_prefix(&self) -> String {
         match self {
             NsId::Host => String::new(),
-            NsId::Named(n) => format!("ip netns exec {n} "),
+            NsId::Named(n) => format!("ip netns exec {} ", super::words::quote(n)),
         }
     }
 }

@@ -335,7 +335,7 @@ impl fmt::Display for RouteSpec {
             write!(f, " via {v}")?;
         }
         if let Some(d) = &self.dev {
-            write!(f, " dev {d}")?;
+            write!(f, " dev {}", quote(d))?;
         }
         if let Some(t) = self.table {
             write!(f, " table {t}")?;
@@ -369,7 +369,7 @@ impl fmt::Display for RuleSpec {
             parts.push(format!("to {c}"));
         }
         if let Some(i) = &self.iif {
-            parts.push(format!("iif {i}"));
+            parts.push(format!("iif {}", quote(i)));
         }
         if let Some(m) = self.fwmark {
             parts.push(format!("fwmark {m:#x}"));
@@ -384,11 +384,11 @@ impl fmt::Display for LinkChange {
         if let Some(ns) = &self.ns {
             match ns {
                 NsId::Host => f.write_str(" netns 1")?,
-                NsId::Named(n) => write!(f, " netns {n}")?,
+                NsId::Named(n) => write!(f, " netns {}", quote(n))?,
             }
         }
         if let Some(n) = &self.name {
-            write!(f, " name {n}")?;
+            write!(f, " name {}", quote(n))?;
         }
         if let Some(m) = self.mtu {
             write!(f, " mtu {m}")?;
@@ -397,7 +397,7 @@ impl fmt::Display for LinkChange {
             write!(f, " address {}", format_mac(m))?;
         }
         match &self.master {
-            Some(Some(m)) => write!(f, " master {m}")?,
+            Some(Some(m)) => write!(f, " master {}", quote(m))?,
             Some(None) => f.write_str(" nomaster")?,
             None => {}
         }
@@ -441,10 +441,10 @@ impl fmt::Display for Op {
     /// The equivalent iproute2 (or sysctl) command line.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Op::NsAdd { name } => write!(f, "ip netns add {name}"),
-            Op::NsDel { name } => write!(f, "ip netns del {name}"),
+            Op::NsAdd { name } => write!(f, "ip netns add {}", quote(name)),
+            Op::NsDel { name } => write!(f, "ip netns del {}", quote(name)),
             Op::LinkAdd { ns, link } => {
-                write!(f, "{} link add {}", ns.ip(), link.name)?;
+                write!(f, "{} link add {}", ns.ip(), quote(&link.name))?;
                 if let Some(m) = link.mtu {
                     write!(f, " mtu {m}")?;
                 }
@@ -455,31 +455,31 @@ impl fmt::Display for Op {
                     f.write_str(" up")?;
                 }
                 if let Some(m) = &link.master {
-                    write!(f, " master {m}")?;
+                    write!(f, " master {}", quote(m))?;
                 }
                 match &link.kind {
                     LinkKind::Veth { peer, peer_ns } => {
-                        write!(f, " type veth peer name {peer}")?;
+                        write!(f, " type veth peer name {}", quote(peer))?;
                         if let Some(m) = link.mtu {
                             write!(f, " mtu {m}")?;
                         }
                         if peer_ns != ns {
                             match peer_ns {
                                 NsId::Host => f.write_str(" netns 1")?,
-                                NsId::Named(n) => write!(f, " netns {n}")?,
+                                NsId::Named(n) => write!(f, " netns {}", quote(n))?,
                             }
                         }
                         if link.up {
                             // A veth peer cannot be created up: it is brought up right after.
-                            write!(f, "\n{} link set dev {peer} up", peer_ns.ip())?;
+                            write!(f, "\n{} link set dev {} up", peer_ns.ip(), quote(peer))?;
                         }
                         Ok(())
                     }
                     LinkKind::Bridge => f.write_str(" type bridge"),
                     LinkKind::Dummy => f.write_str(" type dummy"),
-                    LinkKind::Vlan { parent, id } => write!(f, " link {parent} type vlan id {id}"),
+                    LinkKind::Vlan { parent, id } => write!(f, " link {} type vlan id {id}", quote(parent)),
                     LinkKind::Macvlan { parent, mode } => {
-                        write!(f, " link {parent} type macvlan mode {}", mode.as_str())
+                        write!(f, " link {} type macvlan mode {}", quote(parent), mode.as_str())
                     }
                     LinkKind::Vxlan(v) => {
                         write!(f, " type vxlan id {}", v.id)?;
@@ -493,16 +493,16 @@ impl fmt::Display for Op {
                             write!(f, " group {a}")?;
                         }
                         if let Some(d) = &v.dev {
-                            write!(f, " dev {d}")?;
+                            write!(f, " dev {}", quote(d))?;
                         }
                         write!(f, " dstport {}", v.port.unwrap_or(4789))
                     }
                 }
             }
-            Op::LinkSet { ns, dev, change } => write!(f, "{} link set dev {dev}{change}", ns.ip()),
-            Op::LinkDel { ns, dev } => write!(f, "{} link del dev {dev}", ns.ip()),
-            Op::AddrAdd { ns, dev, cidr } => write!(f, "{} addr add {cidr} dev {dev}", ns.ip()),
-            Op::AddrDel { ns, dev, cidr } => write!(f, "{} addr del {cidr} dev {dev}", ns.ip()),
+            Op::LinkSet { ns, dev, change } => write!(f, "{} link set dev {}{change}", ns.ip(), quote(dev)),
+            Op::LinkDel { ns, dev } => write!(f, "{} link del dev {}", ns.ip(), quote(dev)),
+            Op::AddrAdd { ns, dev, cidr } => write!(f, "{} addr add {cidr} dev {}", ns.ip(), quote(dev)),
+            Op::AddrDel { ns, dev, cidr } => write!(f, "{} addr del {cidr} dev {}", ns.ip(), quote(dev)),
             Op::RouteAdd { ns, route } => {
                 let proto = if route.proto.is_none() { " proto static" } else { "" };
                 write!(f, "{} route add {route}{proto}", ip6(ns, route.is_ipv6()))
@@ -513,7 +513,7 @@ impl fmt::Display for Op {
             Op::RuleAdd { ns, rule } => write!(f, "{} rule add {rule}", ip6(ns, rule.v6)),
             Op::RuleDel { ns, rule } => write!(f, "{} rule del {rule}", ip6(ns, rule.v6)),
             Op::Sysctl { ns, key, value, .. } => {
-                write!(f, "{}sysctl -qw {key}={value}", ns.exec_prefix())
+                write!(f, "{}sysctl -qw {}", ns.exec_prefix(), quote(&format!("{key}={value}")))
             }
             Op::EtcFile {
                 ns,

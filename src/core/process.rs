@@ -103,15 +103,37 @@ fn c(s: &str) -> CString {
     CString::new(s).unwrap_or_default()
 }
 
-fn etc_binds(name: &str) -> Vec<(CString, CString)> {
+/// Whether a file under /etc/netns may be bound over the real /etc: it must
+/// belong to lunet's own user (root) and be writable by no one else, or
+/// anyone could put a `passwd` there for root's programs to read.
+fn trusted(p: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(p).map_err(|e| Error::io(format!("read {}", p.display()), e))?;
+    let me = nix::unistd::geteuid().as_raw();
+    if meta.uid() != me || meta.mode() & 0o022 != 0 {
+        return Err(Error::new(format!(
+            "{} is not owned by uid {me} or is writable by others: refusing to bind it over /etc (fix its owner and mode)",
+            p.display()
+        ))
+        .with_errno(libc::EPERM));
+    }
+    Ok(())
+}
+
+fn etc_binds(name: &str) -> Result<Vec<(CString, CString)>> {
     let dir = Path::new("/etc/netns").join(name);
     let Ok(rd) = std::fs::read_dir(&dir) else {
-        return vec![];
+        return Ok(vec![]);
     };
+    trusted(&dir)?;
     let mut out = vec![];
     for e in rd.filter_map(|e| e.ok()) {
         let fname = e.file_name();
         let Some(fname) = fname.to_str() else { continue };
+        if fname.starts_with('.') && fname.ends_with(".lunet-tmp") {
+            continue;
+        }
+        trusted(&e.path())?;
         let target = Path::new("/etc").join(fname);
         // /etc/resolv.conf is often a symlink: bind over what it points to,
         // which in our private mount namespace hides it from this process only.
@@ -121,7 +143,7 @@ fn etc_binds(name: &str) -> Vec<(CString, CString)> {
         }
         out.push((c(&e.path().to_string_lossy()), c(&target.to_string_lossy())));
     }
-    out
+    Ok(out)
 }
 
 impl ChildSetup {
@@ -134,7 +156,7 @@ impl ChildSetup {
         Ok(ChildSetup {
             netns,
             etc_binds: match ns {
-                NsId::Named(n) => etc_binds(n),
+                NsId::Named(n) => etc_binds(n)?,
                 NsId::Host => vec![],
             },
             remount_sys: named,

@@ -67,11 +67,13 @@ impl Args {
     }
 
     pub fn integer(&self, i: usize, what: &str) -> mlua::Result<i64> {
-        match self.get(i) {
-            Value::Integer(n) => Ok(n),
-            Value::Number(n) if n.fract() == 0.0 => Ok(n as i64),
-            _ => Err(self.bad(i, what, "an integer")),
-        }
+        super::values::integer(
+            self.f,
+            &format!("argument #{i} ({what})"),
+            &self.get(i),
+            i64::MIN,
+            i64::MAX,
+        )
     }
 
     pub fn table(&self, i: usize, what: &str) -> mlua::Result<Table> {
@@ -151,17 +153,15 @@ impl Opts {
     }
 
     pub fn int(&self, key: &str, min: i64, max: i64) -> mlua::Result<Option<i64>> {
-        let v = self.value(key)?;
-        let n = match &v {
-            Value::Nil => return Ok(None),
-            Value::Integer(n) => *n,
-            Value::Number(n) if n.fract() == 0.0 => *n as i64,
-            _ => return Err(self.bad(key, "an integer", &v)),
-        };
-        if n < min || n > max {
-            return Err(fail(self.f, format!("option {key:?} must be in {min}..{max}, got {n}")));
+        match self.value(key)? {
+            Value::Nil => Ok(None),
+            v => super::values::integer(self.f, &format!("option {key:?}"), &v, min, max).map(Some),
         }
-        Ok(Some(n))
+    }
+
+    /// A number of seconds (`positive`: more than zero).
+    pub fn seconds(&self, key: &str, positive: bool) -> mlua::Result<Option<std::time::Duration>> {
+        super::values::seconds(self.f, &format!("option {key:?}"), &self.value(key)?, positive)
     }
 
     pub fn u32(&self, key: &str) -> mlua::Result<Option<u32>> {

@@ -13,6 +13,7 @@ pub mod scenario;
 mod specs;
 mod stdlib;
 mod tables;
+mod values;
 
 use std::rc::Rc;
 
@@ -121,8 +122,8 @@ fn ns_module(lua: &Lua) -> mlua::Result<Table> {
         "identify",
         lua.create_function(|_, args: MultiValue| {
             let a = Args::new("net.ns.identify", args);
-            let pid = a.integer(1, "pid")?;
-            netns::identify(pid as i32).named(a.f)
+            let pid = values::pid(a.f, "argument #1 (pid)", &a.get(1))?;
+            netns::identify(pid).named(a.f)
         })?,
     )?;
     Ok(m)

@@ -29,15 +29,7 @@ fn event_table(lua: &Lua, e: &Event) -> mlua::Result<Table> {
 }
 
 fn timeout(o: &Opts) -> mlua::Result<Option<Duration>> {
-    match o.value("timeout")? {
-        Value::Nil => Ok(None),
-        Value::Integer(n) if n > 0 => Ok(Some(Duration::from_secs(n as u64))),
-        Value::Number(n) if n > 0.0 => Ok(Some(Duration::from_secs_f64(n))),
-        other => Err(fail(
-            o.f,
-            format!("option \"timeout\" must be positive seconds, got {other:?}"),
-        )),
-    }
+    o.seconds("timeout", true)
 }
 
 pub async fn monitor(lua: Lua, args: MultiValue) -> mlua::Result<Value> {

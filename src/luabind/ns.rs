@@ -24,6 +24,7 @@ pub fn ns_arg(f: &str, v: &Value) -> mlua::Result<NsId> {
                 format!("expected a namespace (Ns or name), got {}", type_name(v)),
             )),
         },
+        Value::String(s) if s.as_bytes() == b"host" => Ok(NsId::Host),
         Value::String(s) => NsId::named(&s.to_str()?).named(f),
         other => Err(fail(
             f,

@@ -78,6 +78,12 @@ fn spec(f: &str, argv: Vec<String>, o: &Opts) -> mlua::Result<ExecSpec> {
         Value::Table(t) => {
             for pair in t.pairs::<String, Value>() {
                 let (k, v) = pair?;
+                if k.is_empty() || k.contains('=') || k.contains('\0') {
+                    return Err(fail(
+                        f,
+                        format!("bad environment variable name {k:?}: must be non-empty, without '=' or NUL"),
+                    ));
+                }
                 let v = match v {
                     Value::String(s) => s.to_str()?.to_string(),
                     Value::Integer(n) => n.to_string(),
@@ -89,6 +95,12 @@ fn spec(f: &str, argv: Vec<String>, o: &Opts) -> mlua::Result<ExecSpec> {
                         ))
                     }
                 };
+                if v.contains('\0') {
+                    return Err(fail(
+                        f,
+                        format!("environment variable {k:?}: its value contains a NUL byte"),
+                    ));
+                }
                 env.push((k, v));
             }
         }
@@ -99,17 +111,7 @@ fn spec(f: &str, argv: Vec<String>, o: &Opts) -> mlua::Result<ExecSpec> {
             ))
         }
     }
-    let timeout = match o.value("timeout")? {
-        Value::Nil => None,
-        Value::Integer(n) if n > 0 => Some(Duration::from_secs(n as u64)),
-        Value::Number(n) if n > 0.0 => Some(Duration::from_secs_f64(n)),
-        other => {
-            return Err(fail(
-                f,
-                format!("option \"timeout\" must be a positive number of seconds, got {other:?}"),
-            ))
-        }
-    };
+    let timeout = o.seconds("timeout", true)?;
     let uts = match o.value("uts")? {
         Value::Nil | Value::Boolean(false) => None,
         Value::String(s) => Some(s.to_str()?.to_string()),
@@ -164,8 +166,8 @@ pub async fn exec(lua: &Lua, f: &'static str, ns: &NsId, argv: Vec<String>, o: &
             return Err(fail(
                 f,
                 format!(
-                    "`{cmd}` timed out after {:?} and was killed",
-                    spec.timeout.unwrap_or_default()
+                    "`{cmd}` timed out after {}s and was killed",
+                    spec.timeout.unwrap_or_default().as_secs_f64()
                 ),
             ));
         }
@@ -363,12 +365,7 @@ impl UserData for LuaProc {
         m.add_method("alive", |_, this, ()| Ok(this.0.alive()));
         m.add_async_method("wait", |lua, this, args: MultiValue| async move {
             let a = Args::new("proc:wait", args);
-            let timeout = match a.get(1) {
-                Value::Nil => None,
-                Value::Integer(n) if n >= 0 => Some(Duration::from_secs(n as u64)),
-                Value::Number(n) if n >= 0.0 => Some(Duration::from_secs_f64(n)),
-                other => return Err(fail(a.f, format!("timeout must be seconds, got {}", type_name(&other)))),
-            };
+            let timeout = super::values::seconds(a.f, "argument #1 (timeout)", &a.get(1), false)?;
             match this.0.wait(timeout).await.named(a.f)? {
                 None => Ok(Value::Nil),
                 Some((code, signal)) => {
@@ -414,17 +411,7 @@ pub async fn ns_tcp_connect(lua: Lua, ns: NsId, args: MultiValue) -> mlua::Resul
         return Err(fail(a.f, format!("port must be 1..65535, got {port}")));
     }
     let o = a.opts(3, &["timeout"])?;
-    let timeout = match o.value("timeout")? {
-        Value::Nil => Duration::from_secs(2),
-        Value::Integer(n) if n > 0 => Duration::from_secs(n as u64),
-        Value::Number(n) if n > 0.0 => Duration::from_secs_f64(n),
-        other => {
-            return Err(fail(
-                a.f,
-                format!("option \"timeout\" must be positive seconds, got {other:?}"),
-            ))
-        }
-    };
+    let timeout = o.seconds("timeout", true)?.unwrap_or(Duration::from_secs(2));
     let addr = std::net::SocketAddr::new(ip, port as u16);
     match net(&lua).tcp_connect(&ns, addr, timeout).await {
         Ok(()) => Ok((true, None)),
