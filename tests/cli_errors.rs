@@ -639,7 +639,7 @@ fn option_and_type_errors_list_what_is_valid() {
     fails_with(
         &sb,
         r#"net.host:bridge("b", { mtu = 1.5 })"#,
-        &[r#"ns:bridge: option "mtu" must be an integer, got number"#],
+        &[r#"ns:bridge: option "mtu" must be an integer, got 1.5"#],
     );
     fails_with(
         &sb,

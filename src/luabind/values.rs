@@ -22,7 +22,7 @@ pub fn shown(v: &Value) -> String {
         Value::Number(n) => format!("{n}"),
         Value::Boolean(b) => b.to_string(),
         Value::Nil => "nil".into(),
-        other => format!("a {}", type_name(other)),
+        other => type_name(other),
     }
 }
 
