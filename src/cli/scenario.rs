@@ -268,10 +268,25 @@ pub fn up(g: &Global, spec: &str, sets: &[String]) -> Result<()> {
         let journal = Journal::create(&jpath).map_err(|e| anyhow!("{e}"))?;
         Meta::new(&name, &src.origin, pjson).write()?;
         sess.net.attach_journal(journal);
+        // `ipv6 = false`: nothing the scenario makes gets IPv6 (no DAD/MLD/RS floods),
+        // including links made in this namespace (its `default`, put back at down).
+        let mut res = Ok(true);
+        if scen.get::<Option<bool>>("ipv6").map_err(lerr)? == Some(false) {
+            sess.net.set_ipv6_default(false);
+            let off = crate::core::link::ipv6_off_ops(&crate::core::NsId::Host, &["default"]);
+            res = sess
+                .net
+                .transaction(&off)
+                .await
+                .map(|_| true)
+                .map_err(|e| anyhow!("ipv6 = false: {e}"));
+        }
         let s = context(lua, &name, &p)?;
         println!("{name}: setup");
         let mut phase = "setup";
-        let mut res = call(&scen, "setup", &p, &s).await;
+        if res.is_ok() {
+            res = call(&scen, "setup", &p, &s).await;
+        }
         if res.is_ok() {
             phase = "check";
             if scen.contains_key("check").map_err(lerr)? {

@@ -107,10 +107,7 @@ impl Session {
             }
             Ok::<_, anyhow::Error>(Rc::new(net))
         })?;
-        // A Rust panic (a bug) is not a Lua error a script could `pcall` away: it
-        // ends the script, which is rolled back and reported as one line.
-        let lua =
-            Lua::new_with(mlua::StdLib::ALL_SAFE, mlua::LuaOptions::new().catch_rust_panics(false)).map_err(lerr)?;
+        let lua = Lua::new();
         luabind::install(&lua, net.clone()).map_err(lerr)?;
         if plan {
             // Keep the plan a runnable script: the script's own output becomes comments.

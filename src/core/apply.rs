@@ -477,18 +477,44 @@ impl Net {
     }
 
     async fn route_exists(&self, ns: &NsId, r: &RouteSpec) -> Result<bool> {
-        let handle = self.ns(ns).await?;
         let v6 = r.is_ipv6();
+        let table = r.table.unwrap_or(route::MAIN_TABLE);
+        let want = r.to.unwrap_or(Dest::Default { v6 });
+        let key = (ns.clone(), table, v6);
+        if let Some(seen) = self.routes_seen.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Ok(seen.contains(&want));
+        }
+        let handle = self.ns(ns).await?;
         let filter = RouteFilter {
-            table: Some(r.table.unwrap_or(route::MAIN_TABLE)),
+            table: Some(table),
             v6: Some(v6),
             dev: None,
         };
-        let want = r.to.unwrap_or(Dest::Default { v6 });
-        Ok(route::list(&handle, &filter)
+        let seen: HashSet<Dest> = route::list(&handle, &filter)
             .await?
             .iter()
-            .any(|x| Dest::parse(&x.to, v6).is_ok_and(|d| d == want) && (r.metric.is_none() || x.metric == r.metric)))
+            .filter_map(|x| Dest::parse(&x.to, v6).ok())
+            .collect();
+        let found = seen.contains(&want);
+        self.routes_seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, seen);
+        Ok(found)
+    }
+
+    /// Keeps `routes_seen` true to lunet's own route changes.
+    fn route_seen(&self, ns: &NsId, r: &RouteSpec, added: bool) {
+        let v6 = r.is_ipv6();
+        let key = (ns.clone(), r.table.unwrap_or(route::MAIN_TABLE), v6);
+        let dest = r.to.unwrap_or(Dest::Default { v6 });
+        if let Some(seen) = self.routes_seen.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&key) {
+            if added {
+                seen.insert(dest);
+            } else {
+                seen.remove(&dest);
+            }
+        }
     }
 
     async fn rule_exists(&self, ns: &NsId, r: &RuleSpec) -> Result<bool> {
@@ -550,6 +576,20 @@ impl Net {
     /// Executes one op against the kernel (no tracing, no journal).
     /// `checked`: an iptables append was already probed with `-C`.
     async fn execute(&self, op: &Op, checked: bool) -> Result<bool> {
+        // The kernel drops routes along with these: what was seen of that namespace is stale.
+        let drops_routes = match op {
+            Op::LinkDel { .. } | Op::AddrDel { .. } | Op::NsDel { .. } => true,
+            Op::LinkSet { change, .. } => change.up == Some(false) || change.ns.is_some(),
+            _ => false,
+        };
+        if drops_routes {
+            if let Some(ns) = op.ns() {
+                self.routes_seen
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .retain(|(n, _, _), _| *n != ns);
+            }
+        }
         match op {
             Op::NsAdd { name } => self.create_ns(name).await?,
             Op::NsDel { name } => {
@@ -573,8 +613,14 @@ impl Net {
             Op::LinkDel { ns, dev } => link::del(&*self.ns(ns).await?, dev).await?,
             Op::AddrAdd { ns, dev, cidr } => addr::add(&*self.ns(ns).await?, dev, cidr).await?,
             Op::AddrDel { ns, dev, cidr } => addr::del(&*self.ns(ns).await?, dev, cidr).await?,
-            Op::RouteAdd { ns, route } => route::add(&*self.ns(ns).await?, route).await?,
-            Op::RouteDel { ns, route } => route::del(&*self.ns(ns).await?, route).await?,
+            Op::RouteAdd { ns, route } => {
+                route::add(&*self.ns(ns).await?, route).await?;
+                self.route_seen(ns, route, true);
+            }
+            Op::RouteDel { ns, route } => {
+                route::del(&*self.ns(ns).await?, route).await?;
+                self.route_seen(ns, route, false);
+            }
             Op::RuleAdd { ns, rule } => rule::add(&*self.ns(ns).await?, rule).await?,
             Op::RuleDel { ns, rule } => rule::del(&*self.ns(ns).await?, rule).await?,
             Op::Sysctl { ns, key, value, .. } => {
@@ -859,6 +905,48 @@ impl Net {
                 i += 1;
                 continue;
             }
+            // A run of namespace deletions (a teardown of many namespaces) is done
+            // as one: one pass over /proc, one kill, then the unmounts in a tight loop.
+            // (Steps that go with those namespaces may sit between them.)
+            let run = steps[i..]
+                .iter()
+                .take_while(|s| s.covered_by.is_some() || (!s.leave && is_ns_del(s)))
+                .count();
+            let dels: Vec<&UndoStep> = steps[i..i + run].iter().filter(|s| s.covered_by.is_none()).collect();
+            if dels.len() > 1 {
+                for s in steps[i..i + run].iter().filter(|s| s.covered_by.is_some()) {
+                    covered.push((s.seq, s.covered_by.unwrap_or_default()));
+                }
+                for s in &dels {
+                    s.ops.iter().for_each(|o| self.trace(o));
+                }
+                let names: Vec<String> = dels
+                    .iter()
+                    .flat_map(|s| s.ops.iter())
+                    .filter_map(|o| match o {
+                        Op::NsDel { name } => Some(name.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                let failed = self.ns_del_many(&names).await;
+                for s in &dels {
+                    let bad: Vec<&(String, Error)> = failed
+                        .iter()
+                        .filter(|(n, _)| s.ops.iter().any(|o| matches!(o, Op::NsDel { name } if name == n)))
+                        .collect();
+                    if bad.is_empty() {
+                        self.record_undone(s.seq, &mut report);
+                        undone.insert(s.seq);
+                    } else {
+                        for (n, e) in bad {
+                            report.errors.push(e.reword(format!("undo `ip netns del {n}`: {e}")));
+                        }
+                    }
+                }
+                walked += dels.len() as u64;
+                i += run;
+                continue;
+            }
             if self.undo_step(step, &quiet, &mut report).await {
                 undone.insert(step.seq);
             }
@@ -885,6 +973,40 @@ impl Net {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         report
+    }
+
+    /// Deletes many namespaces at once (`ip netns del` of each): their
+    /// processes found in one pass over /proc and ended together, then the
+    /// unmounts in a tight loop, before the kernel starts freeing them. A name
+    /// already gone is fine; returns the names that could not be deleted.
+    pub async fn ns_del_many(&self, names: &[String]) -> Vec<(String, Error)> {
+        for n in names {
+            self.forget(&NsId::Named(n.clone()));
+        }
+        let mut failed = vec![];
+        match netns::pids_of_many(names) {
+            Ok(pids) => process::kill_all(&pids).await,
+            Err(e) => {
+                // Without /proc the processes cannot be found: the deletes would leave the
+                // namespaces alive, unnamed. Fall back to one at a time (each reports).
+                for n in names {
+                    if let Err(e2) = self.execute(&Op::NsDel { name: n.clone() }, true).await {
+                        if e2.errno() != Some(libc::ENOENT) {
+                            failed.push((n.clone(), e.reword(format!("{e2}"))));
+                        }
+                    }
+                }
+                return failed;
+            }
+        }
+        for n in names {
+            match netns::remove(n) {
+                Ok(()) => {}
+                Err(e) if e.errno() == Some(libc::ENOENT) => {}
+                Err(e) => failed.push((n.clone(), e)),
+            }
+        }
+        failed
     }
 
     /// Undoes everything the journal holds, newest first.
@@ -926,6 +1048,10 @@ impl Net {
             None => Ok(Some(first)),
         }
     }
+}
+
+fn is_ns_del(s: &UndoStep) -> bool {
+    s.ops.len() == 1 && matches!(s.ops[0], Op::NsDel { .. })
 }
 
 fn is_kill(s: &UndoStep) -> bool {

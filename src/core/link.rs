@@ -13,7 +13,8 @@ use rtnetlink::{LinkMessageBuilder, LinkUnspec};
 use super::error::{Error, Result};
 use super::names::{check_ifname, format_mac};
 use super::net::{describe, Namespace, Net};
-use super::op::{LinkChange, LinkKind, MacvlanMode as Mode, NewLink};
+use super::netns::NsId;
+use super::op::{LinkChange, LinkKind, MacvlanMode as Mode, NewLink, Op};
 
 /// What `ip -j link show` tells about one link.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -44,8 +45,52 @@ fn fail(ns: &Namespace, dev: &str, e: rtnetlink::Error) -> Error {
         Some(libc::EOPNOTSUPP) => err.reword(format!(
             "interface {dev:?}: this kernel does not support that link type here (is its module loaded?)"
         )),
+        Some(libc::EXFULL) => err.reword(format!(
+            "interface {dev:?}: its bridge is full: a Linux bridge holds at most 1024 ports \
+             (use several bridges, or routed veths without a bridge: see API.md)"
+        )),
         _ => err,
     }
+}
+
+/// The sysctls that turn IPv6 off for the given `net.ipv6.conf.X` entries
+/// (`all`, `default`, or a link's name).
+pub fn ipv6_off_ops(ns: &NsId, confs: &[&str]) -> Vec<Op> {
+    confs
+        .iter()
+        .map(|c| Op::Sysctl {
+            ns: ns.clone(),
+            key: format!("net.ipv6.conf.{c}.disable_ipv6"),
+            value: "1".into(),
+            expect: None,
+        })
+        .collect()
+}
+
+/// The changes that make `link`: with `ipv6` off, it is made down, IPv6 is
+/// turned off on it, and only then is it brought up (so it never sends an
+/// IPv6 packet: no DAD, MLD or router solicitation flooded to a bridge's ports).
+pub fn add_ops(ns: &NsId, link: NewLink, ipv6: bool) -> Vec<Op> {
+    if ipv6 || matches!(link.kind, LinkKind::Veth { .. }) {
+        return vec![Op::LinkAdd { ns: ns.clone(), link }];
+    }
+    let (name, up) = (link.name.clone(), link.up);
+    let mut ops = vec![Op::LinkAdd {
+        ns: ns.clone(),
+        link: NewLink { up: false, ..link },
+    }];
+    ops.extend(ipv6_off_ops(ns, &[&name]));
+    if up {
+        ops.push(Op::LinkSet {
+            ns: ns.clone(),
+            dev: name,
+            change: LinkChange {
+                up: Some(true),
+                ..Default::default()
+            },
+        });
+    }
+    ops
 }
 
 /// The kernel's message for a link, `ip link show DEV`.

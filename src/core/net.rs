@@ -134,6 +134,12 @@ pub struct Net {
     pub(super) tracer: Box<dyn Fn(&str)>,
     plan_out: Box<dyn Fn(&str)>,
     plan: bool,
+    /// Destinations of the routes in each (namespace, table, v6), learned with
+    /// one dump and kept up to date with lunet's own changes: the look before a
+    /// route is added costs O(1), not a dump of the table.
+    pub(super) routes_seen: Mutex<HashMap<(NsId, u32, bool), std::collections::HashSet<super::names::Dest>>>,
+    /// See `ipv6_default`.
+    ipv6: std::sync::atomic::AtomicBool,
     /// The first step of the transaction under way, if any.
     pub(super) txn: Mutex<Option<u64>>,
     /// iptables tables known to exist (namespace, v6, table): looked up once.
@@ -155,6 +161,8 @@ impl Net {
             plan: cfg.plan,
             ipt_tables: Mutex::new(Default::default()),
             txn: Mutex::new(None),
+            ipv6: std::sync::atomic::AtomicBool::new(true),
+            routes_seen: Mutex::new(HashMap::new()),
         })
     }
 
@@ -207,11 +215,16 @@ impl Net {
 
     /// `ip netns add NAME` (and `ip -n NAME link set lo up` when `lo_up`).
     /// All or nothing: if bringing lo up fails, the namespace is removed again.
-    pub async fn ns_add(&self, name: &str, lo_up: bool) -> Result<()> {
+    pub async fn ns_add(&self, name: &str, lo_up: bool, ipv6: bool) -> Result<()> {
+        let id = NsId::Named(name.into());
         let mut ops = vec![Op::NsAdd { name: name.into() }];
+        if !ipv6 {
+            // Before any link is up: no IPv6 packet (DAD, MLD, RS) is ever sent from it.
+            ops.extend(super::link::ipv6_off_ops(&id, &["all", "default"]));
+        }
         if lo_up {
             ops.push(Op::LinkSet {
-                ns: NsId::Named(name.into()),
+                ns: id,
                 dev: "lo".into(),
                 change: LinkChange {
                     up: Some(true),
@@ -220,6 +233,16 @@ impl Net {
             });
         }
         self.transaction(&ops).await
+    }
+
+    /// Whether new namespaces and bridges get IPv6 unless told otherwise
+    /// (a scenario with `ipv6 = false` turns it off for all it makes).
+    pub fn ipv6_default(&self) -> bool {
+        self.ipv6.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn set_ipv6_default(&self, on: bool) {
+        self.ipv6.store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn verbose(&self) -> bool {
@@ -305,6 +328,53 @@ impl Net {
             }
         }
         self.apply(&Op::NsDel { name: name.into() }).await
+    }
+
+    /// `ip netns del` of many namespaces at once: each is journaled, then all
+    /// are deleted together (one pass over /proc, unmounts in a tight loop).
+    pub async fn ns_delete_many(&self, names: &[String], kill: bool) -> Result<()> {
+        for n in names {
+            NsId::named(n)?;
+            if !netns::exists(n) {
+                return Err(Error::new(format!("namespace {n:?} does not exist")).with_errno(libc::ENOENT));
+            }
+        }
+        if !kill {
+            let pids = netns::pids_of_many(names)?;
+            if !pids.is_empty() {
+                return Err(Error::new(format!(
+                    "these namespaces still have processes {pids:?} (pass kill = true to end them)"
+                )));
+            }
+        }
+        if self.plan {
+            for n in names {
+                self.plan_out(&Op::NsDel { name: n.clone() }.to_string());
+            }
+            return Ok(());
+        }
+        let mut seqs = vec![];
+        for n in names {
+            let op = Op::NsDel { name: n.clone() };
+            self.trace(&op);
+            seqs.push((n, self.journal_intent(&op, vec![], false)?));
+        }
+        let failed = self.ns_del_many(names).await;
+        let mut first = None;
+        for (n, seq) in seqs {
+            let mut j = self.journal.lock().unwrap_or_else(|e| e.into_inner());
+            match failed.iter().find(|(f, _)| f == n) {
+                None => j.done(seq, true)?,
+                Some((_, e)) => {
+                    j.failed(seq, e)?;
+                    first.get_or_insert_with(|| e.clone());
+                }
+            }
+        }
+        match first {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     pub(super) fn exec_target(&self, id: &NsId) -> Result<Option<File>> {

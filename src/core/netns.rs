@@ -207,6 +207,33 @@ pub fn pids_of(name: &str) -> Result<Vec<i32>> {
     pids_in(ns_key(&meta))
 }
 
+/// The processes in each of these named namespaces, with one pass over /proc
+/// (a batched delete); names that do not exist are left out.
+pub fn pids_of_many(names: &[String]) -> Result<Vec<i32>> {
+    let mut want = std::collections::HashSet::new();
+    for n in names {
+        if let Ok(m) = fs::metadata(path(n)) {
+            want.insert(ns_key(&m));
+        }
+    }
+    if want.is_empty() {
+        return Ok(vec![]);
+    }
+    let mut out = vec![];
+    let rd = fs::read_dir("/proc").map_err(|e| Error::io("read /proc", e))?;
+    for entry in rd.filter_map(|e| e.ok()) {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        if let Ok(m) = fs::metadata(format!("/proc/{pid}/ns/net")) {
+            if want.contains(&ns_key(&m)) {
+                out.push(pid);
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn pids_in(want: (u64, u64)) -> Result<Vec<i32>> {
     let mut out = vec![];
     let rd = fs::read_dir("/proc").map_err(|e| Error::io("read /proc", e))?;

@@ -77,10 +77,11 @@ fn ns_module(lua: &Lua) -> mlua::Result<Table> {
         lua.create_async_function(|lua, args: MultiValue| async move {
             let a = Args::new("net.ns.add", args);
             let name = a.string(1, "name")?;
-            let o = a.opts(2, &["lo"])?;
+            let o = a.opts(2, &["lo", "ipv6"])?;
             NsId::named(&name).named(a.f)?;
-            net(&lua)
-                .ns_add(&name, o.bool("lo")?.unwrap_or(true))
+            let net = net(&lua);
+            let ipv6 = o.bool("ipv6")?.unwrap_or_else(|| net.ipv6_default());
+            net.ns_add(&name, o.bool("lo")?.unwrap_or(true), ipv6)
                 .await
                 .named(a.f)?;
             Ok(Ns { id: NsId::Named(name) })
@@ -110,12 +111,29 @@ fn ns_module(lua: &Lua) -> mlua::Result<Table> {
         "delete",
         lua.create_async_function(|lua, args: MultiValue| async move {
             let a = Args::new("net.ns.delete", args);
-            let name = a.string(1, "name")?;
             let o = a.opts(2, &["kill"])?;
-            net(&lua)
-                .ns_delete(&name, o.bool("kill")?.unwrap_or(true))
-                .await
-                .named(a.f)
+            let kill = o.bool("kill")?.unwrap_or(true);
+            match a.get(1) {
+                // A list: all deleted together (one pass over /proc, unmounts in a tight loop).
+                mlua::Value::Table(t) => {
+                    let mut names = vec![];
+                    for v in t.sequence_values::<mlua::Value>() {
+                        match v? {
+                            mlua::Value::String(s) => names.push(s.to_str()?.to_string()),
+                            mlua::Value::UserData(ud) => match ud.borrow::<Ns>() {
+                                Ok(ns) => names.push(ns.id.to_string()),
+                                Err(_) => return Err(args::fail(a.f, "the list must hold namespace names or Ns")),
+                            },
+                            _ => return Err(args::fail(a.f, "the list must hold namespace names or Ns")),
+                        }
+                    }
+                    net(&lua).ns_delete_many(&names, kill).await.named(a.f)
+                }
+                _ => {
+                    let name = a.string(1, "name")?;
+                    net(&lua).ns_delete(&name, kill).await.named(a.f)
+                }
+            }
         })?,
     )?;
     m.set(

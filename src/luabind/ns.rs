@@ -98,19 +98,16 @@ async fn simple_link(
     // Every option is read before anything is made: a bad one must leave nothing behind.
     let up = o.bool("up")?.unwrap_or(false);
     let mac = o.string("mac")?.map(|m| parse_mac(&m)).transpose().named(f)?;
-    let add = Op::LinkAdd {
-        ns: id.clone(),
-        link: NewLink {
-            name: name.clone(),
-            kind,
-            mtu: o.u32("mtu")?,
-            mac,
-            master: None,
-            up,
-        },
+    let ipv6 = o.bool("ipv6")?.unwrap_or_else(|| net.ipv6_default());
+    let link = NewLink {
+        name: name.clone(),
+        kind,
+        mtu: o.u32("mtu")?,
+        mac,
+        master: None,
+        up,
     };
-    let ops = vec![add];
-    apply_all(&net, f, &ops).await?;
+    apply_all(&net, f, &link::add_ops(&id, link, ipv6)).await?;
     made_link(lua, &id, &name)
 }
 
@@ -131,7 +128,7 @@ impl UserData for Ns {
         });
         m.add_async_method("bridge", |lua, this, args: MultiValue| async move {
             let a = Args::new("ns:bridge", args);
-            let o = a.opts(2, &["mtu", "mac", "up"])?;
+            let o = a.opts(2, &["mtu", "mac", "up", "ipv6"])?;
             simple_link(&lua, a.f, this.id.clone(), a.string(1, "name")?, LinkKind::Bridge, &o).await
         });
         m.add_async_method("dummy", |lua, this, args: MultiValue| async move {

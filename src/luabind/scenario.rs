@@ -13,6 +13,7 @@ const KEYS: &[&str] = &[
     "setup",
     "check",
     "teardown",
+    "ipv6",
 ];
 const F: &str = "net.scenario";
 
@@ -20,7 +21,10 @@ fn expect_kind(t: &Table, key: &str, kind: &str, required: bool) -> mlua::Result
     let v: Value = t.raw_get(key)?;
     let ok = match (&v, kind) {
         (Value::Nil, _) => !required,
-        (Value::String(_), "string") | (Value::Table(_), "table") | (Value::Function(_), "function") => true,
+        (Value::String(_), "string")
+        | (Value::Table(_), "table")
+        | (Value::Function(_), "function")
+        | (Value::Boolean(_), "boolean") => true,
         _ => false,
     };
     if !ok {
@@ -58,6 +62,7 @@ pub fn scenario(lua: &Lua, t: Value) -> mlua::Result<Table> {
     expect_kind(&t, "setup", "function", true)?;
     expect_kind(&t, "check", "function", false)?;
     expect_kind(&t, "teardown", "function", false)?;
+    expect_kind(&t, "ipv6", "boolean", false)?;
     let name: String = t.get("name")?;
     crate::core::names::check_nsname(&name).map_err(|e| fail(F, format!("bad scenario name: {e}")))?;
     if let Some(params) = t.get::<Option<Table>>("params")? {

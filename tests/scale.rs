@@ -1,0 +1,175 @@
+//! Scale: lunet's own work per change stays flat as more exists; many
+//! namespaces are deleted as one batch; the bridge port limit has a clear
+//! message; IPv6 can be turned off with one word. Counted (syscalls), never timed.
+
+mod common;
+use common::{lunet_bin, text, Sandbox};
+
+/// The ptp shape: N namespaces, each joined to the host by its own veth with a
+/// /32 address, a host route back and a default route out.
+const PTP: &str = r#"
+local N = tonumber(arg[1])
+for i = 1, N do
+  local ns = net.ns.add("p" .. i)
+  local host_end, inside = net.host:veth("vp" .. i, "eth0", { peer_ns = ns, up = true })
+  local a = string.format("10.%d.%d.%d", 100 + i // 65536, (i // 256) % 256, i % 256)
+  inside:addr_add(a .. "/32")
+  ns:route_add { to = "169.254.1.1/32", dev = "eth0", scope = "link" }
+  ns:route_add { to = "default", via = "169.254.1.1", dev = "eth0" }
+  net.host:route_add { to = a .. "/32", dev = "vp" .. i }
+end
+"#;
+
+/// System calls lunet makes to build P(N) and take it down again (strace -c).
+fn syscalls(sb: &Sandbox, n: usize) -> u64 {
+    let script = sb.write("ptp.lua", &format!("{PTP}\nnet.reset()\n"));
+    let out = sb.dir.path().join(format!("strace-{n}"));
+    let o = sb.run(
+        "strace",
+        &[
+            "-f",
+            "-c",
+            "-o",
+            out.to_str().unwrap(),
+            lunet_bin().to_str().unwrap(),
+            "run",
+            script.to_str().unwrap(),
+            &n.to_string(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(sb.sh("ls /run/netns"), "", "P({n}) was not taken down");
+    let report = std::fs::read_to_string(&out).unwrap();
+    // The last line: "100.00  <seconds>  <usecs/call>  <calls>  [<errors>] total"
+    let total = report
+        .lines()
+        .rev()
+        .find(|l| l.trim_end().ends_with("total"))
+        .unwrap_or_default();
+    let nums: Vec<u64> = total.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+    *nums
+        .get(1)
+        .unwrap_or_else(|| panic!("no total in strace's report:\n{report}"))
+}
+
+#[test]
+fn lunets_own_work_per_namespace_stays_flat_from_100_to_1000() {
+    let sb = Sandbox::new();
+    let small = syscalls(&sb, 100);
+    let large = syscalls(&sb, 1000);
+    let ratio = large as f64 / small as f64;
+    println!("syscalls: P(100) {small}, P(1000) {large}, ratio {ratio:.2}");
+    // Linear work gives a ratio of ~10 (less: fixed costs); anything that grows with
+    // what already exists (a lookup per change over all changes) shows as far more.
+    assert!(
+        ratio < 10.5,
+        "lunet's work grows faster than linearly: P(100) {small}, P(1000) {large} syscalls"
+    );
+}
+
+#[test]
+fn many_namespaces_are_deleted_as_one_batch() {
+    let sb = Sandbox::new();
+    let out = sb.lua_ok(
+        r#"
+        local names = {}
+        for i = 1, 20 do names[i] = "b" .. i; net.ns.add(names[i]) end
+        local p = net.ns.get("b7"):spawn("sleep 600", { keep = true })
+        local ok, err = pcall(net.ns.delete, names, { kill = false })
+        print(ok, err)
+        net.ns.delete(names)
+        print("alive=" .. tostring(p:alive()))
+        local ok2, err2 = pcall(net.ns.delete, { "b1" })
+        print(ok2, err2)
+        "#,
+    );
+    assert!(out.contains("false") && out.contains("still have processes"), "{out}");
+    assert!(out.contains("alive=false"), "{out}");
+    assert!(out.contains("namespace \"b1\" does not exist"), "{out}");
+    assert_eq!(sb.sh("ls /run/netns"), "");
+    assert!(!sb.sh("cat /proc/self/mountinfo").contains("/run/netns/b"));
+    // A teardown of many namespaces (rollback, down) goes the same way and is exact.
+    let before = sb.state_dump();
+    let path = sb.write(
+        "many.lua",
+        r#"return net.scenario { name = "many", setup = function()
+             for i = 1, 30 do net.ns.add("m" .. i):spawn("sleep 600") end
+           end }"#,
+    );
+    sb.up(path.to_str().unwrap(), &[]);
+    sb.down("many");
+    assert_eq!(sb.state_dump(), before);
+}
+
+#[test]
+fn a_full_bridge_says_so() {
+    let sb = Sandbox::new();
+    let err = sb.lua_err(
+        r#"
+        local br = net.host:bridge("big")
+        for i = 1, 1100 do net.host:veth("a" .. i, "b" .. i, { master = br }) end
+        "#,
+    );
+    assert!(err.contains("a Linux bridge holds at most 1024 ports"), "{err}");
+    assert_eq!(sb.sh("ip -br link | wc -l").trim(), "1", "the rollback left links");
+}
+
+#[test]
+fn ipv6_can_be_turned_off_for_a_namespace_a_bridge_or_a_whole_scenario() {
+    let sb = Sandbox::new();
+    sb.lua_ok(
+        r#"
+        local q = net.ns.add("quiet", { ipv6 = false })
+        net.ns.add("loud")
+        net.host:veth("vq", "eth0", { peer_ns = q, up = true })
+        net.host:bridge("qbr", { ipv6 = false, up = true })
+        "#,
+    );
+    assert_eq!(
+        sb.sh("ip netns exec quiet sysctl -n net.ipv6.conf.all.disable_ipv6")
+            .trim(),
+        "1"
+    );
+    assert_eq!(
+        sb.sh("ip netns exec quiet sysctl -n net.ipv6.conf.eth0.disable_ipv6")
+            .trim(),
+        "1"
+    );
+    assert!(
+        !sb.sh("ip -n quiet -6 addr").contains("fe80"),
+        "{}",
+        sb.sh("ip -n quiet -6 addr")
+    );
+    assert_eq!(
+        sb.sh("ip netns exec loud sysctl -n net.ipv6.conf.all.disable_ipv6")
+            .trim(),
+        "0"
+    );
+    assert_eq!(sb.sh("sysctl -n net.ipv6.conf.qbr.disable_ipv6").trim(), "1");
+    assert!(!sb.sh("ip -6 addr show dev qbr").contains("fe80"));
+    // A scenario with ipv6 = false: everything it makes, and down puts the host back.
+    for name in common::instances(&sb) {
+        sb.down(&name);
+    }
+    let before = sb.state_dump();
+    let host_default = sb.sh("sysctl -n net.ipv6.conf.default.disable_ipv6");
+    let path = sb.write(
+        "v4.lua",
+        r#"return net.scenario { name = "v4", ipv6 = false, setup = function()
+             local a = net.ns.add("va")
+             net.host:veth("vva", "eth0", { peer_ns = a, up = true })
+             net.host:bridge("vbr", { up = true })
+           end }"#,
+    );
+    sb.up(path.to_str().unwrap(), &[]);
+    for (ns, dev) in [("", "vva"), ("", "vbr"), ("ip netns exec va ", "eth0")] {
+        assert_eq!(
+            sb.sh(&format!("{ns}sysctl -n net.ipv6.conf.{dev}.disable_ipv6")).trim(),
+            "1",
+            "{dev} has IPv6"
+        );
+    }
+    sb.down("v4");
+    assert_eq!(sb.sh("sysctl -n net.ipv6.conf.default.disable_ipv6"), host_default);
+    assert_eq!(sb.state_dump(), before);
+}
