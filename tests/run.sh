@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # program:package pairs (Debian)
-need="ip:iproute2 iptables:iptables nft:nftables ping:iputils-ping ps:procps python3:python3 curl:curl
+need="ip:iproute2 tc:iproute2 iptables:iptables nft:nftables ping:iputils-ping ps:procps python3:python3 curl:curl
       socat:socat iperf3:iperf3 sshd:openssh-server ssh:openssh-client ssh-keygen:openssh-client
       tmux:tmux nsenter:util-linux unshare:util-linux getent:libc-bin ss:iproute2"
 missing=""

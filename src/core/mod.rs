@@ -18,6 +18,7 @@ mod nsthread;
 pub mod op;
 pub mod probe;
 pub mod process;
+pub mod qdisc;
 mod proctree;
 pub mod route;
 pub mod rule;

@@ -56,13 +56,15 @@ async fn veth(lua: Lua, id: NsId, args: MultiValue) -> mlua::Result<(AnyUserData
     let a = Args::new(f, args);
     let name = a.string(1, "name")?;
     let peer = a.string(2, "peer")?;
-    let o = a.opts(3, &["peer_ns", "mtu", "master", "up"])?;
+    let o = a.opts(3, &["peer_ns", "mtu", "master", "up", "shape", "peer_shape"])?;
     let peer_ns = match o.value("peer_ns")? {
         Value::Nil => id.clone(),
         v => ns_arg(f, &v)?,
     };
     let up = o.bool("up")?.unwrap_or(false);
     let master = super::link::master_arg(f, &id, o.value("master")?)?.flatten();
+    let shape = specs::shape(f, Some("shape"), o.value("shape")?)?;
+    let peer_shape = specs::shape(f, Some("peer_shape"), o.value("peer_shape")?)?;
     let net = net(&lua);
     let add = Op::LinkAdd {
         ns: id.clone(),
@@ -78,7 +80,17 @@ async fn veth(lua: Lua, id: NsId, args: MultiValue) -> mlua::Result<(AnyUserData
             up,
         },
     };
-    apply_all(&net, f, &[add]).await?;
+    let mut ops = vec![add];
+    for (ns, dev, shape) in [(&id, &name, shape), (&peer_ns, &peer, peer_shape)] {
+        if shape.is_some() {
+            ops.push(Op::Shape {
+                ns: ns.clone(),
+                dev: dev.clone(),
+                shape,
+            });
+        }
+    }
+    apply_all(&net, f, &ops).await?;
     let a = made_link(&lua, &id, &name)?;
     let b = made_link(&lua, &peer_ns, &peer)?;
     Ok((a, b))
@@ -97,6 +109,7 @@ async fn simple_link(
     // Every option is read before anything is made: a bad one must leave nothing behind.
     let up = o.bool("up")?.unwrap_or(false);
     let mac = o.string("mac")?.map(|m| parse_mac(&m)).transpose().named(f)?;
+    let shape = specs::shape(f, Some("shape"), o.value("shape")?)?;
     let add = Op::LinkAdd {
         ns: id.clone(),
         link: NewLink {
@@ -108,7 +121,14 @@ async fn simple_link(
             up,
         },
     };
-    let ops = vec![add];
+    let mut ops = vec![add];
+    if shape.is_some() {
+        ops.push(Op::Shape {
+            ns: id.clone(),
+            dev: name.clone(),
+            shape,
+        });
+    }
     apply_all(&net, f, &ops).await?;
     made_link(lua, &id, &name)
 }
@@ -130,12 +150,12 @@ impl UserData for Ns {
         });
         m.add_async_method("bridge", |lua, this, args: MultiValue| async move {
             let a = Args::new("ns:bridge", args);
-            let o = a.opts(2, &["mtu", "mac", "up"])?;
+            let o = a.opts(2, &["mtu", "mac", "up", "shape"])?;
             simple_link(&lua, a.f, this.id.clone(), a.string(1, "name")?, LinkKind::Bridge, &o).await
         });
         m.add_async_method("dummy", |lua, this, args: MultiValue| async move {
             let a = Args::new("ns:dummy", args);
-            let o = a.opts(2, &["mtu", "mac", "up"])?;
+            let o = a.opts(2, &["mtu", "mac", "up", "shape"])?;
             simple_link(&lua, a.f, this.id.clone(), a.string(1, "name")?, LinkKind::Dummy, &o).await
         });
         m.add_async_method("vlan", |lua, this, args: MultiValue| async move {
@@ -145,7 +165,7 @@ impl UserData for Ns {
             if !(1..=4094).contains(&id) {
                 return Err(fail(a.f, format!("vlan id must be 1..4094, got {id}")));
             }
-            let o = a.opts(4, &["mtu", "mac", "up"])?;
+            let o = a.opts(4, &["mtu", "mac", "up", "shape"])?;
             simple_link(
                 &lua,
                 a.f,
@@ -159,7 +179,7 @@ impl UserData for Ns {
         m.add_async_method("macvlan", |lua, this, args: MultiValue| async move {
             let a = Args::new("ns:macvlan", args);
             let (name, parent) = (a.string(1, "name")?, a.string(2, "parent")?);
-            let o = a.opts(3, &["mode", "mtu", "mac", "up"])?;
+            let o = a.opts(3, &["mode", "mtu", "mac", "up", "shape"])?;
             let mode = match o.string("mode")? {
                 None => MacvlanMode::Bridge,
                 Some(s) => MacvlanMode::parse(&s).ok_or_else(|| {
@@ -176,7 +196,7 @@ impl UserData for Ns {
             let name = a.string(1, "name")?;
             let o = a.opts(
                 2,
-                &["id", "remote", "local", "group", "dev", "port", "mtu", "mac", "up"],
+                &["id", "remote", "local", "group", "dev", "port", "mtu", "mac", "up", "shape"],
             )?;
             let ip = |k: &str| -> mlua::Result<Option<std::net::IpAddr>> {
                 o.string(k)?
