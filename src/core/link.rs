@@ -301,10 +301,7 @@ pub async fn list(ns: &Namespace) -> Result<Vec<LinkInfo>> {
         .map_err(|e| Error::netlink(format!("list links of {}", ns.describe()), e))?;
     let names: HashMap<u32, String> = msgs.iter().filter_map(|m| Some((m.header.index, ifname(m)?))).collect();
     let roots = qdisc::roots(ns).await?;
-    Ok(msgs
-        .iter()
-        .map(|m| with_qdisc(info_of(m, &names), &roots))
-        .collect())
+    Ok(msgs.iter().map(|m| with_qdisc(info_of(m, &names), &roots)).collect())
 }
 
 fn with_qdisc(mut info: LinkInfo, roots: &HashMap<u32, qdisc::Root>) -> LinkInfo {

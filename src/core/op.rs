@@ -552,7 +552,11 @@ impl fmt::Display for Op {
             Op::EtcRemove { ns, file } => write!(f, "rm -f {}", quote(&format!("/etc/netns/{ns}/{file}"))),
             Op::EtcRmdir { ns, dir } if dir.is_empty() => write!(f, "rmdir {}", quote(&format!("/etc/netns/{ns}"))),
             Op::EtcRmdir { ns, dir } => write!(f, "rmdir {}", quote(&format!("/etc/netns/{ns}/{dir}"))),
-            Op::Shape { ns, dev, shape: Some(s) } => write!(f, "{} qdisc replace dev {dev} root {s}", tc(ns)),
+            Op::Shape {
+                ns,
+                dev,
+                shape: Some(s),
+            } => write!(f, "{} qdisc replace dev {dev} root {s}", tc(ns)),
             Op::Shape { ns, dev, shape: None } => write!(f, "{} qdisc del dev {dev} root", tc(ns)),
             Op::QdiscRestore { ns, dev, saved } => write!(f, "{} qdisc replace dev {dev} root {saved}", tc(ns)),
             Op::Ipt { ns, change } => write!(f, "{}{change}", ns.exec_prefix()),

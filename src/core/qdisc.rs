@@ -9,12 +9,12 @@ use std::collections::HashMap;
 use std::fmt;
 
 use futures::StreamExt;
+use netlink_packet_route::tc::{TcAttribute, TcHandle, TcMessage, TcOption};
+use netlink_packet_route::RouteNetlinkMessage;
 use rtnetlink::packet_core::{
     DefaultNla, Emitable, NetlinkMessage, NetlinkPayload, Nla, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_REPLACE,
     NLM_F_REQUEST,
 };
-use netlink_packet_route::tc::{TcAttribute, TcHandle, TcMessage, TcOption};
-use netlink_packet_route::RouteNetlinkMessage;
 
 use super::error::{Error, Result};
 use super::net::Namespace;
@@ -140,8 +140,8 @@ pub fn parse_rate(v: &Given) -> std::result::Result<u64, String> {
                 "gibps" => 8.0 * 1024.0 * 1024.0 * 1024.0,
                 _ => {
                     return Err(format!(
-                        "unknown unit {unit:?} (bit, kbit, mbit, gbit, tbit; bps, kbps, mbps, gbps for bytes per second)"
-                    ))
+                    "unknown unit {unit:?} (bit, kbit, mbit, gbit, tbit; bps, kbps, mbps, gbps for bytes per second)"
+                ))
                 }
             };
             n * scale
@@ -281,19 +281,21 @@ impl ShapeSpec {
             return e("nothing to shape: give rate, delay, jitter, loss, duplicate, reorder or corrupt (shape(nil) removes a shape)");
         }
         if self.is_netem() && self.burst.is_some() {
-            return e("burst applies to a rate alone (tbf); with delay, loss, … the rate is netem's, which has no burst");
+            return e(
+                "burst applies to a rate alone (tbf); with delay, loss, … the rate is netem's, which has no burst",
+            );
         }
         if self.jitter.is_some() && self.delay.is_none() {
             return e("jitter needs a delay (jitter varies the delay)");
         }
-        if self.reorder.is_some_and(|r| r > 0.0) && !self.delay.is_some_and(|d| d > 0) {
+        if self.reorder.is_some_and(|r| r > 0.0) && self.delay.is_none_or(|d| d == 0) {
             return e("reorder needs a delay (packets are reordered by sending some without it)");
         }
         let burst = self.tbf_burst();
         match self.limit {
-            Some(l) if !self.is_netem() && l < burst => {
-                e(&format!("limit {l} is less than burst {burst}: the queue must hold a burst"))
-            }
+            Some(l) if !self.is_netem() && l < burst => e(&format!(
+                "limit {l} is less than burst {burst}: the queue must hold a burst"
+            )),
             _ => Ok(()),
         }
     }
@@ -452,7 +454,7 @@ fn put_nla(out: &mut Vec<u8>, kind: u16, value: &[u8]) {
     out.extend_from_slice(&(len as u16).to_ne_bytes());
     out.extend_from_slice(&kind.to_ne_bytes());
     out.extend_from_slice(value);
-    while out.len() % 4 != 0 {
+    while !out.len().is_multiple_of(4) {
         out.push(0);
     }
 }
@@ -501,8 +503,13 @@ fn decode_tbf(options: &[u8]) -> Option<ShapeSpec> {
 
 fn decode_netem(options: &[u8]) -> Option<ShapeSpec> {
     let q = options.get(..24)?;
-    let (latency, limit, loss, duplicate, jitter) =
-        (u32_at(q, 0)?, u32_at(q, 4)?, u32_at(q, 8)?, u32_at(q, 16)?, u32_at(q, 20)?);
+    let (latency, limit, loss, duplicate, jitter) = (
+        u32_at(q, 0)?,
+        u32_at(q, 4)?,
+        u32_at(q, 8)?,
+        u32_at(q, 16)?,
+        u32_at(q, 20)?,
+    );
     let mut s = ShapeSpec {
         delay: Some(latency as u64 * TICK_NS),
         jitter: (jitter != 0).then_some(jitter as u64 * TICK_NS),
@@ -534,8 +541,13 @@ fn decode_netem(options: &[u8]) -> Option<ShapeSpec> {
 
 /// A rate as tc writes it: `10mbit`, `1500kbit`, `12345bit`.
 pub fn fmt_rate(bits: u64) -> String {
-    for (scale, unit) in [(1_000_000_000_000, "tbit"), (1_000_000_000, "gbit"), (1_000_000, "mbit"), (1_000, "kbit")] {
-        if bits >= scale && bits % scale == 0 {
+    for (scale, unit) in [
+        (1_000_000_000_000, "tbit"),
+        (1_000_000_000, "gbit"),
+        (1_000_000, "mbit"),
+        (1_000, "kbit"),
+    ] {
+        if bits >= scale && bits.is_multiple_of(scale) {
             return format!("{}{unit}", bits / scale);
         }
     }
@@ -545,7 +557,7 @@ pub fn fmt_rate(bits: u64) -> String {
 /// A time as tc writes it: `5ms`, `250us`, `100ns`, `1s`.
 pub fn fmt_time(ns: u64) -> String {
     for (scale, unit) in [(NSEC_PER_SEC, "s"), (1_000_000, "ms"), (1_000, "us")] {
-        if ns >= scale && ns % scale == 0 {
+        if ns >= scale && ns.is_multiple_of(scale) {
             return format!("{}{unit}", ns / scale);
         }
     }
@@ -696,11 +708,7 @@ async fn dump(ns: &Namespace) -> Result<Vec<TcMessage>> {
     let mut req = NetlinkMessage::from(RouteNetlinkMessage::GetQueueDiscipline(TcMessage::default()));
     req.header.flags = NLM_F_REQUEST | NLM_F_DUMP;
     let what = || format!("list qdiscs of {}", ns.describe());
-    let mut resp = ns
-        .nl
-        .clone()
-        .request(req)
-        .map_err(|e| Error::netlink(what(), e))?;
+    let mut resp = ns.nl.clone().request(req).map_err(|e| Error::netlink(what(), e))?;
     let mut out = vec![];
     while let Some(msg) = resp.next().await {
         match msg.payload {
@@ -789,9 +797,7 @@ fn module(kind: &str) -> String {
 fn fail(ns: &Namespace, dev: &str, kind: &str, e: rtnetlink::Error) -> Error {
     let err = Error::netlink(format!("{dev:?} in {}: qdisc {kind}", ns.describe()), e);
     match err.errno() {
-        Some(libc::ENODEV) => {
-            Error::new(format!("no interface {dev:?} in {}", ns.describe())).with_errno(libc::ENODEV)
-        }
+        Some(libc::ENODEV) => Error::new(format!("no interface {dev:?} in {}", ns.describe())).with_errno(libc::ENODEV),
         Some(libc::ENOENT | libc::EOPNOTSUPP) => {
             let m = module(kind);
             let why = if kind == "netem" {
@@ -818,9 +824,13 @@ pub async fn replace(ns: &Namespace, ifindex: u32, dev: &str, spec: &ShapeSpec) 
     spec.check()?;
     let kind = spec.kind();
     let m = message(ifindex, 0, Some(kind), Some(spec.encode()));
-    send(ns, RouteNetlinkMessage::NewQueueDiscipline(m), NLM_F_CREATE | NLM_F_REPLACE)
-        .await
-        .map_err(|e| fail(ns, dev, kind, e))
+    send(
+        ns,
+        RouteNetlinkMessage::NewQueueDiscipline(m),
+        NLM_F_CREATE | NLM_F_REPLACE,
+    )
+    .await
+    .map_err(|e| fail(ns, dev, kind, e))
 }
 
 /// `tc qdisc del dev DEV root`: the kernel's default comes back.
@@ -834,9 +844,13 @@ pub async fn delete_root(ns: &Namespace, ifindex: u32, dev: &str) -> Result<()> 
 /// `tc qdisc replace dev DEV root handle H: KIND …` with the options it had.
 pub async fn restore(ns: &Namespace, ifindex: u32, dev: &str, saved: &SavedQdisc) -> Result<()> {
     let m = message(ifindex, saved.handle, Some(&saved.kind), Some(saved.options.clone()));
-    send(ns, RouteNetlinkMessage::NewQueueDiscipline(m), NLM_F_CREATE | NLM_F_REPLACE)
-        .await
-        .map_err(|e| fail(ns, dev, &saved.kind, e))
+    send(
+        ns,
+        RouteNetlinkMessage::NewQueueDiscipline(m),
+        NLM_F_CREATE | NLM_F_REPLACE,
+    )
+    .await
+    .map_err(|e| fail(ns, dev, &saved.kind, e))
 }
 
 /// `tc` or `tc -n NS`, for printing.
@@ -865,11 +879,17 @@ mod tests {
         assert_eq!(parse_rate(&t("1.5Mbit")), Ok(1_500_000));
         assert_eq!(parse_rate(&t("100kbit")), Ok(100_000));
         assert_eq!(parse_rate(&t("1mibit")), Ok(1_048_576));
-        assert_eq!(parse_rate(&t("10mbps")), Ok(80_000_000), "mbps is megabytes per second, as tc");
+        assert_eq!(
+            parse_rate(&t("10mbps")),
+            Ok(80_000_000),
+            "mbps is megabytes per second, as tc"
+        );
         assert_eq!(parse_rate(&t("125000bps")), Ok(1_000_000));
         assert_eq!(parse_rate(&t("64000")), Ok(64_000), "bare: bits");
         assert_eq!(parse_rate(&n(2e6)), Ok(2_000_000));
-        assert!(parse_rate(&t("10 parsecs")).unwrap_err().contains("unknown unit \"parsecs\""));
+        assert!(parse_rate(&t("10 parsecs"))
+            .unwrap_err()
+            .contains("unknown unit \"parsecs\""));
         assert!(parse_rate(&n(-5.0)).unwrap_err().contains("negative"));
         assert!(parse_rate(&n(0.0)).is_err());
         assert!(parse_rate(&n(f64::NAN)).unwrap_err().contains("not a number"));
@@ -924,7 +944,11 @@ mod tests {
         assert!(e.starts_with("bad rate \"10 parsecs\": unknown unit"), "{e}");
         let e = s.set("loss", &n(150.0)).unwrap_err().to_string();
         assert_eq!(e, "bad loss 150: must be at most 100%");
-        assert!(s.set("speed", &n(1.0)).unwrap_err().to_string().contains("unknown option"));
+        assert!(s
+            .set("speed", &n(1.0))
+            .unwrap_err()
+            .to_string()
+            .contains("unknown option"));
     }
 
     #[test]
@@ -940,10 +964,16 @@ mod tests {
         assert!(spec(&[("limit", n(100.0))]).is_err(), "limit alone");
         assert!(spec(&[("jitter", t("1ms"))]).is_err(), "jitter without delay");
         assert!(spec(&[("reorder", n(5.0))]).is_err(), "reorder without delay");
-        assert!(spec(&[("delay", t("5ms")), ("burst", t("32kb"))]).is_err(), "burst with netem");
+        assert!(
+            spec(&[("delay", t("5ms")), ("burst", t("32kb"))]).is_err(),
+            "burst with netem"
+        );
         assert!(spec(&[("rate", t("10mbit")), ("burst", n(20000.0)), ("limit", n(1000.0))]).is_err());
         assert_eq!(spec(&[("rate", t("10mbit"))]).unwrap().kind(), "tbf");
-        assert_eq!(spec(&[("rate", t("10mbit")), ("loss", n(1.0))]).unwrap().kind(), "netem");
+        assert_eq!(
+            spec(&[("rate", t("10mbit")), ("loss", n(1.0))]).unwrap().kind(),
+            "netem"
+        );
     }
 
     #[test]
@@ -963,7 +993,11 @@ mod tests {
         assert_eq!(parms[1], TC_LINKLAYER_ETHERNET);
         assert_eq!(u32_at(parms, 8), Some(1_250_000), "rate in bytes/s");
         assert_eq!(u32_at(parms, 24), Some(78500), "limit");
-        assert_eq!(u32_at(parms, 28), Some(12_800_000 / 64), "buffer: 16000 B at 1.25 MB/s = 12.8 ms, in ticks");
+        assert_eq!(
+            u32_at(parms, 28),
+            Some(12_800_000 / 64),
+            "buffer: 16000 B at 1.25 MB/s = 12.8 ms, in ticks"
+        );
         assert_eq!(attrs[1], (TCA_TBF_BURST, &16000u32.to_ne_bytes()[..]));
         assert_eq!(s.to_string(), "tbf rate 10mbit burst 16000b limit 78500b");
         let back = ShapeSpec::decode("tbf", &b).unwrap();
@@ -1015,7 +1049,13 @@ mod tests {
         let kinds: Vec<u16> = nlas(&b[24..]).iter().map(|(k, _)| *k).collect();
         assert_eq!(
             kinds,
-            [TCA_NETEM_REORDER, TCA_NETEM_CORRUPT, TCA_NETEM_RATE, TCA_NETEM_LATENCY64, TCA_NETEM_JITTER64]
+            [
+                TCA_NETEM_REORDER,
+                TCA_NETEM_CORRUPT,
+                TCA_NETEM_RATE,
+                TCA_NETEM_LATENCY64,
+                TCA_NETEM_JITTER64
+            ]
         );
         assert_eq!(ShapeSpec::decode("netem", &b).unwrap(), s);
         assert_eq!(
@@ -1028,7 +1068,11 @@ mod tests {
         };
         assert_eq!(lossy.to_string(), "netem loss 2% limit 1000");
         assert_eq!(ShapeSpec::decode("netem", &lossy.encode()).unwrap().loss, Some(2.0));
-        assert_eq!(ShapeSpec::decode("netem", &[1, 2, 3]), None, "short options are not read");
+        assert_eq!(
+            ShapeSpec::decode("netem", &[1, 2, 3]),
+            None,
+            "short options are not read"
+        );
     }
 
     #[test]

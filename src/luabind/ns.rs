@@ -196,7 +196,9 @@ impl UserData for Ns {
             let name = a.string(1, "name")?;
             let o = a.opts(
                 2,
-                &["id", "remote", "local", "group", "dev", "port", "mtu", "mac", "up", "shape"],
+                &[
+                    "id", "remote", "local", "group", "dev", "port", "mtu", "mac", "up", "shape",
+                ],
             )?;
             let ip = |k: &str| -> mlua::Result<Option<std::net::IpAddr>> {
                 o.string(k)?
