@@ -583,7 +583,7 @@ fn option_and_type_errors_list_what_is_valid() {
     fails_with(
         &sb,
         r#"net.host:bridge("b", { mtuu = 1 })"#,
-        &[r#"ns:bridge: unknown option "mtuu" (expected one of: mtu, mac, up)"#],
+        &[r#"ns:bridge: unknown option "mtuu" (expected one of: mtu, mac, up, shape, ipv6)"#],
     );
     fails_with(
         &sb,

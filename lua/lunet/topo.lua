@@ -13,6 +13,8 @@
 ---       { a = "h2", b = "br0", addr = "10.0.0.3/24" },
 ---     },
 ---     routes  = { { node = "h1", to = "default", via = "10.0.0.1" } },
+---     -- a link may carry conditions, one table per direction (see link:shape):
+---     --   { a = "h1", b = "h2", shape = { rate = "10mbit", delay = "5ms" }, peer_shape = { rate = "10mbit" } }
 ---   }
 ---   t.nodes.h1:ping("10.0.0.3")
 ---
@@ -25,6 +27,17 @@ local M = {}
 ---@field ns? string        node it lives in (default "host")
 ---@field addr? string|string[]  address(es) of the bridge itself, CIDR
 
+---@class LinkShape  conditions on a link's egress (link:shape); numbers in bits/s, bytes, seconds, percent
+---@field rate? number|string      "10mbit", "1gbit" (tbf alone; netem's rate with the others)
+---@field burst? number|string     "32kb" (tbf only)
+---@field delay? number|string     "5ms"
+---@field jitter? number|string    "1ms" (needs delay)
+---@field loss? number|string      "1%" or 1
+---@field duplicate? number|string
+---@field reorder? number|string   (needs delay)
+---@field corrupt? number|string
+---@field limit? number|string     queue: bytes with tbf, packets with netem
+
 ---@class lunet.topo.LinkSpec
 ---@field a string          a node: its end of the veth
 ---@field b string          a bridge (the veth's other end becomes its port) or another node
@@ -33,6 +46,8 @@ local M = {}
 ---@field a_name? string    name of a's end (default: eth0, eth1, … in the order links reach a)
 ---@field b_name? string    name of b's end (default: "veth-" .. a for a bridge port, else eth0, eth1, …)
 ---@field mtu? integer
+---@field shape? LinkShape      conditions on a's end (its egress: traffic from a towards b)
+---@field peer_shape? LinkShape conditions on b's end (traffic from b towards a)
 
 ---@class lunet.topo.Route: RouteSpec
 ---@field node string       where the route is added ("host" for net.host)
@@ -122,18 +137,19 @@ local function build(spec)
   --    or an interface of node `b`.
   for i, l in ipairs(spec.links or {}) do
     local what = ("links[%d]"):format(i)
-    check_keys(what, l, set { "a", "b", "addr", "peer_addr", "a_name", "b_name", "mtu" })
+    check_keys(what, l, set { "a", "b", "addr", "peer_addr", "a_name", "b_name", "mtu", "shape", "peer_shape" })
     local a_ns = node(l.a, what)
     local br = t.bridges[l.b]
     local a_end, b_end
     if br then
       if l.peer_addr then fail("%s: peer_addr: the end on bridge %q is a switch port, it takes no address", what, l.b) end
+      -- Here a's end is the veth's peer: shapes swap places.
       b_end, a_end = br.ns:veth(l.b_name or ("veth-" .. l.a), l.a_name or eth(l.a),
-        { peer_ns = a_ns, master = br, up = true, mtu = l.mtu })
+        { peer_ns = a_ns, master = br, up = true, mtu = l.mtu, shape = l.peer_shape, peer_shape = l.shape })
     else
       local b_ns = node(l.b, what)
       a_end, b_end = a_ns:veth(l.a_name or eth(l.a), l.b_name or eth(l.b),
-        { peer_ns = b_ns, up = true, mtu = l.mtu })
+        { peer_ns = b_ns, up = true, mtu = l.mtu, shape = l.shape, peer_shape = l.peer_shape })
     end
     for _, a in ipairs(list_of(l.addr)) do a_end:addr_add(a) end
     for _, a in ipairs(list_of(l.peer_addr)) do b_end:addr_add(a) end

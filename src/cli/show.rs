@@ -1,4 +1,4 @@
-//! `lunet show` (namespaces, links, addresses, routes) and `lunet graph`
+//! `lunet show` (namespaces, links with their shapes, addresses, routes) and `lunet graph`
 //! (the live topology as Graphviz), read straight from the kernel.
 
 use std::collections::BTreeMap;
@@ -88,6 +88,9 @@ pub fn show(g: &Global, only: Option<&str>, json: bool) -> Result<()> {
             }
             if let Some(p) = &l.peer {
                 extra.push(format!("peer {p}"));
+            }
+            if let Some(sh) = &l.shape {
+                extra.push(format!("shaped: {sh}"));
             }
             println!(
                 "  {:<15} {:<7} {:<5} mtu {:<6} {}{}",

@@ -21,7 +21,7 @@ use super::net::Net;
 use super::netns::{self, NsId};
 use super::op::{LinkChange, LinkKind, Op, RouteSpec, RuleSpec, Scope};
 use super::route::RouteFilter;
-use super::{addr, link, process, route, rule, sysctl};
+use super::{addr, link, process, qdisc, route, rule, sysctl};
 
 /// Test hooks, handed over by the CLI from its environment: `LUNET_FAIL_STEP=k`
 /// makes the k-th journaled change fail before it is made; `LUNET_CRASH_STEP=k`
@@ -428,6 +428,44 @@ impl Net {
                 ops.extend(self.ipt_table_drop(ns, *v6, &batch.table).await?);
                 undo(ops)
             }
+            Op::Shape { ns, dev, shape } => {
+                if let Some(s) = shape {
+                    s.check()?;
+                }
+                let handle = self.ns(ns).await?;
+                let idx = link::index(&handle, dev).await?;
+                let now = qdisc::root(&handle, idx).await?;
+                match now.filter(|r| !r.is_default()) {
+                    // The kernel's default: deleting lunet's root qdisc brings it back.
+                    None => {
+                        if shape.is_none() {
+                            return Ok(None); // no shape to take off
+                        }
+                        undo(vec![Op::Shape {
+                            ns: ns.clone(),
+                            dev: dev.clone(),
+                            shape: None,
+                        }])
+                    }
+                    Some(r) => {
+                        // Someone's qdisc, or an earlier shape: put back exactly as it is now.
+                        if let Some(why) = r.unrestorable() {
+                            return Err(Error::new(format!(
+                                "{dev:?} in {} has {why}, which lunet could not put back exactly: \
+                                 remove it first (`{} qdisc del dev {dev} root`)",
+                                handle.describe(),
+                                qdisc::tc(ns)
+                            )));
+                        }
+                        undo(vec![Op::QdiscRestore {
+                            ns: ns.clone(),
+                            dev: dev.clone(),
+                            saved: r.saved,
+                        }])
+                    }
+                }
+            }
+            Op::QdiscRestore { .. } => Err(Error::new("a qdisc is only restored by undo")),
             // Deleting is not undone: what was deleted cannot be rebuilt exactly.
             Op::NsDel { .. } | Op::LinkDel { .. } | Op::Kill { .. } | Op::EtcRmdir { .. } | Op::IptDropTable { .. } => {
                 undo(vec![])
@@ -628,6 +666,19 @@ impl Net {
                 let (k, v) = (key.clone(), value.clone());
                 self.thread.run_in(file, move || sysctl::write(&k, &v)).await?
             }
+            Op::Shape { ns, dev, shape } => {
+                let handle = self.ns(ns).await?;
+                let idx = link::index(&handle, dev).await?;
+                match shape {
+                    Some(s) => qdisc::replace(&handle, idx, dev, s).await?,
+                    None => qdisc::delete_root(&handle, idx, dev).await?,
+                }
+            }
+            Op::QdiscRestore { ns, dev, saved } => {
+                let handle = self.ns(ns).await?;
+                let idx = link::index(&handle, dev).await?;
+                qdisc::restore(&handle, idx, dev, saved).await?
+            }
             Op::Ipt { ns, change } => return self.ipt_apply(ns, change, checked).await,
             Op::IptRestore { ns, v6, batch } => {
                 let args = vec!["-w".to_string(), "--noflush".to_string()];
@@ -736,6 +787,27 @@ impl Net {
                     ));
                 }
             }
+            Op::Shape { ns, dev, shape: None } | Op::QdiscRestore { ns, dev, .. } => {
+                let handle = self.ns(ns).await?;
+                let idx = match link::index(&handle, dev).await {
+                    Ok(i) => i,
+                    Err(e) if e.errno() == Some(libc::ENODEV) => {
+                        return gone(format!(
+                            "`{op}`: not restored, interface {dev:?} in {} is gone",
+                            handle.describe()
+                        ))
+                    }
+                    Err(e) => return Err(e),
+                };
+                let now = qdisc::root(&handle, idx).await?;
+                let back = match op {
+                    Op::QdiscRestore { saved, .. } => now.is_some_and(|r| r.saved == *saved),
+                    _ => now.is_none_or(|r| r.is_default()),
+                };
+                if back {
+                    return Ok(None);
+                }
+            }
             Op::Ipt { ns, change } => {
                 let file = self.exec_target(ns)?;
                 firewall::apply_undo(file.as_ref(), self.backend, change)?;
@@ -806,6 +878,10 @@ impl Net {
             (Op::RouteAdd { .. }, Some(libc::ENODEV | libc::ENETUNREACH)) => {
                 gone(format!("`{op}`: not restored ({err})"))
             }
+            (Op::Shape { ns, dev, .. } | Op::QdiscRestore { ns, dev, .. }, Some(libc::ENODEV)) => gone(format!(
+                "`{op}`: not restored, interface {dev:?} in {} is gone",
+                super::net::describe(ns)
+            )),
             (Op::RuleDel { .. }, Some(libc::ENOENT)) => Ok(None),
             (Op::RuleAdd { .. }, Some(libc::EEXIST)) => Ok(None),
             _ => Err(err),

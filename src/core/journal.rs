@@ -133,6 +133,7 @@ fn link_of(op: &Op) -> Option<(NsId, &str)> {
         // (Not routes: a route through a link lunet made can hold the place
         // of one to be restored elsewhere, so it is deleted first, in order.)
         Op::AddrAdd { ns, dev, .. } => Some((ns.clone(), dev)),
+        Op::Shape { ns, dev, .. } | Op::QdiscRestore { ns, dev, .. } => Some((ns.clone(), dev)),
         _ => None,
     }
 }

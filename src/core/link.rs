@@ -15,6 +15,7 @@ use super::names::{check_ifname, format_mac};
 use super::net::{describe, Namespace, Net};
 use super::netns::NsId;
 use super::op::{LinkChange, LinkKind, MacvlanMode as Mode, NewLink, Op};
+use super::qdisc::{self, ShapeSpec};
 
 /// What `ip -j link show` tells about one link.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -30,6 +31,12 @@ pub struct LinkInfo {
     pub peer: Option<String>,
     /// For a veth: the peer's ifindex (in its own namespace).
     pub peer_index: Option<u32>,
+    /// The kind of its root qdisc (`noqueue`, `tbf`, …: `tc qdisc show dev DEV root`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub qdisc: Option<String>,
+    /// How its egress is conditioned, read back from a tbf or netem root qdisc.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shape: Option<ShapeSpec>,
 }
 
 fn missing(ns: &Namespace, dev: &str) -> Error {
@@ -341,7 +348,16 @@ pub async fn list(ns: &Namespace) -> Result<Vec<LinkInfo>> {
         .await
         .map_err(|e| Error::netlink(format!("list links of {}", ns.describe()), e))?;
     let names: HashMap<u32, String> = msgs.iter().filter_map(|m| Some((m.header.index, ifname(m)?))).collect();
-    Ok(msgs.iter().map(|m| info_of(m, &names)).collect())
+    let roots = qdisc::roots(ns).await?;
+    Ok(msgs.iter().map(|m| with_qdisc(info_of(m, &names), &roots)).collect())
+}
+
+fn with_qdisc(mut info: LinkInfo, roots: &HashMap<u32, qdisc::Root>) -> LinkInfo {
+    if let Some(r) = roots.get(&info.index) {
+        info.qdisc = Some(r.saved.kind.clone());
+        info.shape = r.shape();
+    }
+    info
 }
 
 /// `ip -j link show DEV`
@@ -361,7 +377,8 @@ pub async fn get(ns: &Namespace, dev: &str) -> Result<LinkInfo> {
             }
         }
     }
-    Ok(info_of(&m, &names))
+    let roots = qdisc::roots(ns).await?;
+    Ok(with_qdisc(info_of(&m, &names), &roots))
 }
 
 fn ifname(m: &LinkMessage) -> Option<String> {
@@ -382,6 +399,8 @@ fn info_of(m: &LinkMessage, names: &HashMap<u32, String>) -> LinkInfo {
         master: None,
         peer: None,
         peer_index: None,
+        qdisc: None,
+        shape: None,
     };
     let mut link = None;
     let mut other_ns = false;

@@ -19,6 +19,7 @@ pub mod op;
 pub mod probe;
 pub mod process;
 mod proctree;
+pub mod qdisc;
 pub mod route;
 pub mod rule;
 pub mod sysctl;

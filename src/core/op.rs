@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use super::firewall::{IptChange, TableBatch};
 use super::names::{format_mac, Cidr, Dest};
 use super::netns::NsId;
+use super::qdisc::{tc, SavedQdisc, ShapeSpec};
 use super::words::quote;
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -85,6 +86,19 @@ pub enum Op {
         ns: String,
         #[serde(default)]
         dir: String,
+    },
+    /// Conditions a link's egress (`tc qdisc replace dev DEV root tbf|netem …`);
+    /// `None` takes lunet's shape off (`tc qdisc del dev DEV root`: the kernel's default comes back).
+    Shape {
+        ns: NsId,
+        dev: String,
+        shape: Option<ShapeSpec>,
+    },
+    /// Undo only: puts back the root qdisc a shape replaced, as the kernel reported it.
+    QdiscRestore {
+        ns: NsId,
+        dev: String,
+        saved: SavedQdisc,
     },
     /// One iptables change (`iptables -t T -A/-I/-D/-N/-X/-P …`), run inside the namespace.
     Ipt {
@@ -428,6 +442,8 @@ impl Op {
             | Op::RuleAdd { ns, .. }
             | Op::RuleDel { ns, .. }
             | Op::Sysctl { ns, .. }
+            | Op::Shape { ns, .. }
+            | Op::QdiscRestore { ns, .. }
             | Op::Ipt { ns, .. }
             | Op::IptRestore { ns, .. }
             | Op::IptDropTable { ns, .. }
@@ -536,6 +552,13 @@ impl fmt::Display for Op {
             Op::EtcRemove { ns, file } => write!(f, "rm -f {}", quote(&format!("/etc/netns/{ns}/{file}"))),
             Op::EtcRmdir { ns, dir } if dir.is_empty() => write!(f, "rmdir {}", quote(&format!("/etc/netns/{ns}"))),
             Op::EtcRmdir { ns, dir } => write!(f, "rmdir {}", quote(&format!("/etc/netns/{ns}/{dir}"))),
+            Op::Shape {
+                ns,
+                dev,
+                shape: Some(s),
+            } => write!(f, "{} qdisc replace dev {dev} root {s}", tc(ns)),
+            Op::Shape { ns, dev, shape: None } => write!(f, "{} qdisc del dev {dev} root", tc(ns)),
+            Op::QdiscRestore { ns, dev, saved } => write!(f, "{} qdisc replace dev {dev} root {saved}", tc(ns)),
             Op::Ipt { ns, change } => write!(f, "{}{change}", ns.exec_prefix()),
             Op::IptRestore { ns, v6, batch } => write!(
                 f,
@@ -625,5 +648,25 @@ mod tests {
             expect: None,
         };
         assert_eq!(op.to_string(), "ip netns exec r sysctl -qw net.ipv4.ip_forward=1");
+        let op = Op::Shape {
+            ns: named("a"),
+            dev: "eth0".into(),
+            shape: Some(ShapeSpec {
+                rate: Some(10_000_000),
+                ..Default::default()
+            }),
+        };
+        assert_eq!(
+            op.to_string(),
+            "tc -n a qdisc replace dev eth0 root tbf rate 10mbit burst 16384b limit 78884b"
+        );
+        let back: Op = serde_json::from_str(&serde_json::to_string(&op).unwrap()).unwrap();
+        assert_eq!(back, op, "a shape survives the journal");
+        let op = Op::Shape {
+            ns: NsId::Host,
+            dev: "eth0".into(),
+            shape: None,
+        };
+        assert_eq!(op.to_string(), "tc qdisc del dev eth0 root");
     }
 }

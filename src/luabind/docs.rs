@@ -47,7 +47,7 @@ pub const DOCS: &[(&str, &str, &str)] = &[
     ),
     (
         "ns:veth",
-        "ns:veth(name, peer, {peer_ns, mtu, master, up}) -> Link, Link",
+        "ns:veth(name, peer, {peer_ns, mtu, master, up, shape, peer_shape}) -> Link, Link",
         "ip link add NAME type veth peer name PEER netns NS",
     ),
     (
@@ -210,8 +210,13 @@ pub const DOCS: &[(&str, &str, &str)] = &[
     ("link:addrs", "link:addrs() -> {addr…}", "ip -j addr show dev DEV"),
     (
         "link:info",
-        "link:info() -> {name, index, kind, up, mtu, mac, master, peer}",
-        "ip -j link show DEV",
+        "link:info() -> {name, index, kind, up, mtu, mac, master, peer, qdisc, shape}",
+        "ip -j link show DEV; tc -j qdisc show dev DEV root",
+    ),
+    (
+        "link:shape",
+        "link:shape{rate, burst, delay, jitter, loss, duplicate, reorder, corrupt, limit} / link:shape(nil)",
+        "tc qdisc replace dev DEV root tbf|netem … / tc qdisc del dev DEV root",
     ),
     ("link:delete", "link:delete()", "ip link del DEV"),
     (

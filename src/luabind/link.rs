@@ -174,6 +174,12 @@ impl UserData for Link {
             let info = link::get(&handle, &dev).await.named("link:info")?;
             tables::link(&lua, &info)
         });
+        m.add_async_method("shape", |lua, this, args: MultiValue| async move {
+            let a = Args::new("link:shape", args);
+            let shape = super::specs::shape(a.f, None, a.get(1))?;
+            let (ns, dev) = this.at();
+            net(&lua).apply(&Op::Shape { ns, dev, shape }).await.named(a.f)
+        });
         m.add_async_method("delete", |lua, this, ()| async move {
             let (ns, dev) = this.at();
             net(&lua).apply(&Op::LinkDel { ns, dev }).await.named("link:delete")

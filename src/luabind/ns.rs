@@ -57,13 +57,15 @@ async fn veth(lua: Lua, id: NsId, args: MultiValue) -> mlua::Result<(AnyUserData
     let a = Args::new(f, args);
     let name = a.string(1, "name")?;
     let peer = a.string(2, "peer")?;
-    let o = a.opts(3, &["peer_ns", "mtu", "master", "up"])?;
+    let o = a.opts(3, &["peer_ns", "mtu", "master", "up", "shape", "peer_shape"])?;
     let peer_ns = match o.value("peer_ns")? {
         Value::Nil => id.clone(),
         v => ns_arg(f, &v)?,
     };
     let up = o.bool("up")?.unwrap_or(false);
     let master = super::link::master_arg(f, &id, o.value("master")?)?.flatten();
+    let shape = specs::shape(f, Some("shape"), o.value("shape")?)?;
+    let peer_shape = specs::shape(f, Some("peer_shape"), o.value("peer_shape")?)?;
     let net = net(&lua);
     let add = Op::LinkAdd {
         ns: id.clone(),
@@ -79,7 +81,17 @@ async fn veth(lua: Lua, id: NsId, args: MultiValue) -> mlua::Result<(AnyUserData
             up,
         },
     };
-    apply_all(&net, f, &[add]).await?;
+    let mut ops = vec![add];
+    for (ns, dev, shape) in [(&id, &name, shape), (&peer_ns, &peer, peer_shape)] {
+        if shape.is_some() {
+            ops.push(Op::Shape {
+                ns: ns.clone(),
+                dev: dev.clone(),
+                shape,
+            });
+        }
+    }
+    apply_all(&net, f, &ops).await?;
     let a = made_link(&lua, &id, &name)?;
     let b = made_link(&lua, &peer_ns, &peer)?;
     Ok((a, b))
@@ -99,6 +111,7 @@ async fn simple_link(
     let up = o.bool("up")?.unwrap_or(false);
     let mac = o.string("mac")?.map(|m| parse_mac(&m)).transpose().named(f)?;
     let ipv6 = o.bool("ipv6")?.unwrap_or_else(|| net.ipv6_default());
+    let shape = specs::shape(f, Some("shape"), o.value("shape")?)?;
     let link = NewLink {
         name: name.clone(),
         kind,
@@ -107,7 +120,15 @@ async fn simple_link(
         master: None,
         up,
     };
-    apply_all(&net, f, &link::add_ops(&id, link, ipv6)).await?;
+    let mut ops = link::add_ops(&id, link, ipv6);
+    if shape.is_some() {
+        ops.push(Op::Shape {
+            ns: id.clone(),
+            dev: name.clone(),
+            shape,
+        });
+    }
+    apply_all(&net, f, &ops).await?;
     made_link(lua, &id, &name)
 }
 
@@ -128,12 +149,12 @@ impl UserData for Ns {
         });
         m.add_async_method("bridge", |lua, this, args: MultiValue| async move {
             let a = Args::new("ns:bridge", args);
-            let o = a.opts(2, &["mtu", "mac", "up", "ipv6"])?;
+            let o = a.opts(2, &["mtu", "mac", "up", "shape", "ipv6"])?;
             simple_link(&lua, a.f, this.id.clone(), a.string(1, "name")?, LinkKind::Bridge, &o).await
         });
         m.add_async_method("dummy", |lua, this, args: MultiValue| async move {
             let a = Args::new("ns:dummy", args);
-            let o = a.opts(2, &["mtu", "mac", "up"])?;
+            let o = a.opts(2, &["mtu", "mac", "up", "shape"])?;
             simple_link(&lua, a.f, this.id.clone(), a.string(1, "name")?, LinkKind::Dummy, &o).await
         });
         m.add_async_method("vlan", |lua, this, args: MultiValue| async move {
@@ -143,7 +164,7 @@ impl UserData for Ns {
             if !(1..=4094).contains(&id) {
                 return Err(fail(a.f, format!("vlan id must be 1..4094, got {id}")));
             }
-            let o = a.opts(4, &["mtu", "mac", "up"])?;
+            let o = a.opts(4, &["mtu", "mac", "up", "shape"])?;
             simple_link(
                 &lua,
                 a.f,
@@ -157,7 +178,7 @@ impl UserData for Ns {
         m.add_async_method("macvlan", |lua, this, args: MultiValue| async move {
             let a = Args::new("ns:macvlan", args);
             let (name, parent) = (a.string(1, "name")?, a.string(2, "parent")?);
-            let o = a.opts(3, &["mode", "mtu", "mac", "up"])?;
+            let o = a.opts(3, &["mode", "mtu", "mac", "up", "shape"])?;
             let mode = match o.string("mode")? {
                 None => MacvlanMode::Bridge,
                 Some(s) => MacvlanMode::parse(&s).ok_or_else(|| {
@@ -174,7 +195,9 @@ impl UserData for Ns {
             let name = a.string(1, "name")?;
             let o = a.opts(
                 2,
-                &["id", "remote", "local", "group", "dev", "port", "mtu", "mac", "up"],
+                &[
+                    "id", "remote", "local", "group", "dev", "port", "mtu", "mac", "up", "shape",
+                ],
             )?;
             let ip = |k: &str| -> mlua::Result<Option<std::net::IpAddr>> {
                 o.string(k)?

@@ -5,6 +5,7 @@ use mlua::{Table, Value};
 use super::args::{fail, Named, Opts};
 use crate::core::names::{parse_ip, Cidr, Dest};
 use crate::core::op::{RouteSpec, RuleSpec, Scope};
+use crate::core::qdisc::{self, Given, ShapeSpec};
 use crate::core::route::RouteFilter;
 
 const ROUTE_KEYS: &[&str] = &["to", "via", "dev", "table", "metric", "src", "scope", "proto"];
@@ -135,4 +136,60 @@ pub fn rule(f: &'static str, t: Table) -> mlua::Result<RuleSpec> {
         fwmark: o.u32("fwmark")?,
         v6,
     })
+}
+
+/// A shape table (`{rate = "10mbit", delay = "5ms", loss = 1, …}`), or nil
+/// for none. `what` names the option it came in (`"peer_shape"`), if any.
+pub fn shape(f: &str, what: Option<&str>, v: Value) -> mlua::Result<Option<ShapeSpec>> {
+    let at = |msg: String| match what {
+        Some(w) => fail(f, format!("{w}: {msg}")),
+        None => fail(f, msg),
+    };
+    let t = match v {
+        Value::Nil => return Ok(None),
+        Value::Table(t) => t,
+        other => {
+            return Err(at(format!(
+                "a shape must be a table (or nil to remove it), got {}",
+                super::args::type_name(&other)
+            )))
+        }
+    };
+    let mut spec = ShapeSpec::default();
+    let mut given: Vec<(String, Given)> = vec![];
+    for pair in t.pairs::<Value, Value>() {
+        let (k, v) = pair?;
+        let Value::String(k) = k else {
+            return Err(at(format!(
+                "option keys must be strings, got {}",
+                super::args::type_name(&k)
+            )));
+        };
+        let key = k.to_string_lossy();
+        if !qdisc::KEYS.contains(&key.as_str()) {
+            return Err(at(format!(
+                "unknown option {key:?} (expected one of: {})",
+                qdisc::KEYS.join(", ")
+            )));
+        }
+        let g = match v {
+            Value::Integer(n) => Given::Number(n as f64),
+            Value::Number(n) => Given::Number(n),
+            Value::String(s) => Given::Text(s.to_string_lossy()),
+            other => {
+                return Err(at(format!(
+                    "option {key:?} must be a number or a string, got {}",
+                    super::args::type_name(&other)
+                )))
+            }
+        };
+        given.push((key, g));
+    }
+    // In the documented order, so the first bad value reported does not depend on table order.
+    given.sort_by_key(|(k, _)| qdisc::KEYS.iter().position(|x| x == k));
+    for (k, g) in &given {
+        spec.set(k, g).map_err(|e| at(e.to_string()))?;
+    }
+    spec.check().map_err(|e| at(e.to_string()))?;
+    Ok(Some(spec))
 }

@@ -4,6 +4,7 @@ use mlua::{Lua, Table};
 
 use crate::core::addr::AddrInfo;
 use crate::core::link::LinkInfo;
+use crate::core::qdisc::ShapeSpec;
 use crate::core::route::RouteInfo;
 use crate::core::rule::RuleInfo;
 
@@ -18,6 +19,26 @@ pub fn link(lua: &Lua, l: &LinkInfo) -> mlua::Result<Table> {
     t.set("master", l.master.as_deref())?;
     t.set("peer", l.peer.as_deref())?;
     t.set("peer_index", l.peer_index)?;
+    t.set("qdisc", l.qdisc.as_deref())?;
+    if let Some(s) = &l.shape {
+        t.set("shape", shape(lua, s)?)?;
+    }
+    Ok(t)
+}
+
+/// A shape in the units `link:shape` takes as numbers: bits/s, bytes, seconds, percent
+/// (so `b:shape(a:info().shape)` copies it).
+pub fn shape(lua: &Lua, s: &ShapeSpec) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    t.set("rate", s.rate)?;
+    t.set("burst", s.burst)?;
+    t.set("limit", s.limit)?;
+    t.set("delay", s.delay.map(|d| d as f64 / 1e9))?;
+    t.set("jitter", s.jitter.map(|d| d as f64 / 1e9))?;
+    t.set("loss", s.loss)?;
+    t.set("duplicate", s.duplicate)?;
+    t.set("reorder", s.reorder)?;
+    t.set("corrupt", s.corrupt)?;
     Ok(t)
 }
 
