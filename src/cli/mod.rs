@@ -105,7 +105,18 @@ pub enum Command {
         #[arg(long, default_value = "dot", value_parser = ["dot", "svg"])]
         format: String,
     },
+    /// Print an ip script (FILE.sh) as the equivalent Lua scenario (runs with `lunet up`)
+    ///
+    /// Each change becomes the Lua call that makes it (`ip link add … type veth` →
+    /// `ns:veth(…)`), preceded by the line it comes from; what has no call of its own
+    /// (`ip route replace`, `ip -all netns exec`) stays an `ns:ip "…"` line.
+    Convert {
+        /// The ip script
+        file: PathBuf,
+    },
     /// Print what `up` would do as a shell script, changing nothing
+    ///
+    /// The plan is itself an ip script that `lunet up PLAN.sh` accepts.
     Plan {
         scenario: String,
         #[arg(long = "set", value_name = "KEY=VALUE")]
@@ -193,6 +204,16 @@ fn dispatch(cli: Cli) -> Result<()> {
             instance: "e".into(),
             origin: "run:-e".into(),
         }),
+        // An ip script is brought up as a scenario named after the file (`lab.sh` → lab).
+        (None, Some(Command::Run { file, args })) if file.to_string_lossy().ends_with(".sh") => {
+            if !args.is_empty() {
+                bail!("{}: an ip script takes no arguments", file.display());
+            }
+            Action::Command(Command::Up {
+                scenario: file.display().to_string(),
+                sets: vec![],
+            })
+        }
         (None, Some(Command::Run { file, args })) => {
             let source = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let name = file.display().to_string();
@@ -239,6 +260,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             Command::Status { name } => scenario::status(&g, name.as_deref()),
             Command::Scenarios => scenario::list(&g),
             Command::Plan { scenario: s, sets } => scenario::plan(&g, &s, &sets),
+            Command::Convert { file } => scenario::convert(&file),
             Command::Show { ns, json } => show::show(&g, ns.as_deref(), json),
             Command::Graph { format } => show::graph(&g, &format),
             Command::Run { .. } => unreachable!("a script is an Action::Script"),
