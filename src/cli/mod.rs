@@ -26,6 +26,7 @@ pub use sandbox::STATE_DIR;
         lunet --sandbox up two-namespaces      a bundled scenario: setup, check, teardown\n  \
         lunet --sandbox                        the REPL, in a throw-away sandbox\n  \
         lunet run lab.lua                      a script (rolled back if it fails or is interrupted)\n  \
+        lunet up lab.sh; lunet down lab        an existing ip script, journaled (convert: as Lua)\n  \
         lunet status; lunet down run-lab-4242  what a finished run left, and undoing it\n  \
         lunet --sandbox -e 'print(net.ns.add(\"a\"))'"
 )]
@@ -51,6 +52,8 @@ pub struct Cli {
 pub enum Command {
     /// Run a Lua script (ARGS are in `arg`, and in `...`); rolled back if it fails or is interrupted.
     ///
+    /// An ip script (FILE.sh) is brought up as by `lunet up FILE.sh` (it takes no ARGS).
+    ///
     /// Its journal is kept in the state dir as run-SCRIPT-PID while it runs; if it ends having
     /// made something, `lunet status` lists it and `lunet down run-SCRIPT-PID` undoes it.
     /// SIGINT, SIGTERM, SIGHUP and os.exit(CODE ≠ 0) roll back and exit with 130, 143, 129 or CODE.
@@ -62,8 +65,13 @@ pub enum Command {
         args: Vec<String>,
     },
     /// Bring a scenario up: its setup, then its check (rolled back if either fails)
+    ///
+    /// FILE.sh is an ip script (lines of ip, ip netns exec, sysctl -w, iptables,
+    /// echo > /proc/sys/net/…, or ip -batch lines): parsed whole first (a line lunet
+    /// does not understand is refused by file, line and word, nothing changed), then
+    /// run as the instance named after the file (lab.sh → lab; `lunet down lab`).
     Up {
-        /// A bundled or user scenario name, or a file
+        /// A bundled or user scenario name, a Lua file, or an ip script (FILE.sh)
         scenario: String,
         /// Override a param: --set key=value (typed like its default)
         #[arg(long = "set", value_name = "KEY=VALUE")]
@@ -105,7 +113,18 @@ pub enum Command {
         #[arg(long, default_value = "dot", value_parser = ["dot", "svg"])]
         format: String,
     },
+    /// Print an ip script (FILE.sh) as the equivalent Lua scenario (runs with `lunet up`)
+    ///
+    /// Each change becomes the Lua call that makes it (`ip link add … type veth` →
+    /// `ns:veth(…)`), preceded by the line it comes from; what has no call of its own
+    /// (`ip route replace`, `ip -all netns exec`) stays an `ns:ip "…"` line.
+    Convert {
+        /// The ip script
+        file: PathBuf,
+    },
     /// Print what `up` would do as a shell script, changing nothing
+    ///
+    /// The plan is itself an ip script that `lunet up PLAN.sh` accepts.
     Plan {
         scenario: String,
         #[arg(long = "set", value_name = "KEY=VALUE")]
@@ -204,6 +223,16 @@ fn dispatch(cli: Cli) -> Result<()> {
             instance: "e".into(),
             origin: "run:-e".into(),
         }),
+        // An ip script is brought up as a scenario named after the file (`lab.sh` → lab).
+        (None, Some(Command::Run { file, args })) if file.to_string_lossy().ends_with(".sh") => {
+            if !args.is_empty() {
+                bail!("{}: an ip script takes no arguments", file.display());
+            }
+            Action::Command(Command::Up {
+                scenario: file.display().to_string(),
+                sets: vec![],
+            })
+        }
         (None, Some(Command::Run { file, args })) => {
             let source = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let name = file.display().to_string();
@@ -250,6 +279,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             Command::Status { name } => scenario::status(&g, name.as_deref()),
             Command::Scenarios => scenario::list(&g),
             Command::Plan { scenario: s, sets } => scenario::plan(&g, &s, &sets),
+            Command::Convert { file } => scenario::convert(&file),
             Command::Show { ns, json } => show::show(&g, ns.as_deref(), json),
             Command::Graph { format } => show::graph(&g, &format),
             Command::Run { .. } => unreachable!("a script is an Action::Script"),

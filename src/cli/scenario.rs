@@ -12,7 +12,9 @@ use mlua::{Function, Lua, Table, Value};
 use super::session::{lerr, undo_all, Session, Undone};
 use super::state::{self, Meta};
 use super::{Exit, Global};
+use crate::core::ipcmd;
 use crate::core::journal::{Journal, State};
+use crate::core::NsId;
 use crate::luabind;
 
 /// Where a scenario's source comes from.
@@ -36,7 +38,51 @@ fn user_dirs() -> Vec<PathBuf> {
     dirs
 }
 
+/// An ip script (`lab.sh`): named after the file, parsed whole before anything runs.
+fn is_ip_script(spec: &str) -> bool {
+    spec.ends_with(".sh")
+}
+
+/// An ip script's lines, parsed (the first bad one is `FILE:LINE: message`), and its instance name.
+fn parse_ip_script(p: &Path) -> Result<(String, String, Vec<ipcmd::script::Line>)> {
+    let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+    let file = p.display().to_string();
+    let lines = ipcmd::script::parse(&text, &file, &NsId::Host).map_err(|e| anyhow!("{e}"))?;
+    let stem = p
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok((state::sanitize(&stem), text, lines))
+}
+
+/// An ip script as a scenario: its setup runs the script through `net.ip`.
+fn ip_script_source(p: &Path) -> Result<Source> {
+    let (name, text, _) = parse_ip_script(p)?;
+    let file = p.display().to_string();
+    let lua = ipcmd::convert::lua_str;
+    Ok(Source {
+        origin: file.clone(),
+        text: format!(
+            "return net.scenario {{ name = {}, description = {}, setup = function() net.ip({}, {{ file = {}, script = true }}) end }}",
+            lua(&name),
+            lua(&format!("ip script {file}")),
+            lua(&text),
+            lua(&file)
+        ),
+    })
+}
+
+/// `lunet convert FILE.sh`: the equivalent Lua scenario, on standard output.
+pub fn convert(file: &Path) -> Result<()> {
+    let (name, _, lines) = parse_ip_script(file)?;
+    print!("{}", ipcmd::convert::to_lua(&name, &file.display().to_string(), &lines));
+    Ok(())
+}
+
 fn from_file(p: &Path) -> Result<Source> {
+    if is_ip_script(&p.display().to_string()) {
+        return ip_script_source(p);
+    }
     let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
     Ok(Source {
         origin: p.display().to_string(),
@@ -47,7 +93,7 @@ fn from_file(p: &Path) -> Result<Source> {
 /// A file path (anything with a `/` or ending in `.lua`), or a name looked up
 /// in the user's directories, then among the bundled scenarios.
 pub fn find(spec: &str) -> Result<Source> {
-    if spec.contains('/') || spec.ends_with(".lua") {
+    if spec.contains('/') || spec.ends_with(".lua") || is_ip_script(spec) {
         return from_file(Path::new(spec));
     }
     for d in user_dirs() {
@@ -70,6 +116,10 @@ fn source_of(meta: &Meta) -> Result<Source> {
 }
 
 fn chunk_name(src: &Source) -> String {
+    if is_ip_script(&src.origin) {
+        // Not a file of Lua lines: errors name the script's own file and line.
+        return "=[ip script]".into();
+    }
     match src.origin.strip_prefix("bundled:") {
         Some(n) => format!("@scripts/{n}.lua"),
         None => format!("@{}", src.origin),
@@ -225,7 +275,7 @@ fn count_changes(j: &Journal) -> usize {
 
 /// The instance name for `down`/`check`: a name, or a file whose scenario name is read.
 fn instance_name(g: &Global, spec: &str) -> Result<String> {
-    if !(spec.contains('/') || spec.ends_with(".lua")) {
+    if !(spec.contains('/') || spec.ends_with(".lua") || is_ip_script(spec)) {
         return Ok(spec.to_string());
     }
     // A script that runs left something in place: its run, if there is one (never

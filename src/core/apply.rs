@@ -106,7 +106,7 @@ fn norm(v: &str) -> String {
 }
 
 /// A route as listed, turned back into the spec that re-adds it exactly.
-fn respec(r: &route::RouteInfo) -> Option<RouteSpec> {
+pub(crate) fn respec(r: &route::RouteInfo) -> Option<RouteSpec> {
     let v6 = r.family == "inet6";
     let to = match r.to.as_str() {
         "default" => Some(Dest::Default { v6 }),

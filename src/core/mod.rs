@@ -7,6 +7,7 @@ pub mod error;
 pub mod etcfiles;
 pub mod firewall;
 pub mod fwrules;
+pub mod ipcmd;
 pub mod journal;
 pub mod link;
 pub mod monitor;

@@ -36,6 +36,11 @@ pub const DOCS: &[(&str, &str, &str)] = &[
         "defines a scenario (for lunet up/down/check/plan)",
     ),
     (
+        "net.ip",
+        "net.ip(command, {file, script}) -> what the Lua call returns",
+        "ip COMMAND (`link add v0 type veth peer name v1`, `-n left route add default via …`), journaled",
+    ),
+    (
         "net.undo",
         "net.undo() -> boolean",
         "undoes the newest change still in effect",
@@ -162,6 +167,11 @@ pub const DOCS: &[(&str, &str, &str)] = &[
         "writes /etc/netns/NS/PATH (seen as /etc/PATH inside NS)",
     ),
     ("ns:pids", "ns:pids() -> {pid…}", "ip netns pids NS"),
+    (
+        "ns:ip",
+        "ns:ip(command, {file, script}) -> what the Lua call returns",
+        "ip COMMAND acting in NS (`link add v0 type veth peer name v1`, several lines: a script), journaled",
+    ),
     (
         "ns:iptables",
         "ns:iptables(args) -> output",

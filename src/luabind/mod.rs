@@ -5,6 +5,7 @@ mod args;
 pub mod docs;
 mod errors;
 mod firewall;
+mod ipcmd;
 mod link;
 mod monitor;
 mod ns;
@@ -41,6 +42,10 @@ pub fn install(lua: &Lua, core: Rc<Net>) -> mlua::Result<Table> {
     t.set("host", Ns { id: NsId::Host })?;
     t.set("version", env!("CARGO_PKG_VERSION"))?;
     t.set("monitor", lua.create_async_function(monitor::monitor)?)?;
+    t.set(
+        "ip",
+        lua.create_async_function(|lua, args: MultiValue| ipcmd::ip(lua, NsId::Host, "net.ip", args))?,
+    )?;
     t.set(
         "undo",
         lua.create_async_function(|lua, ()| async move {

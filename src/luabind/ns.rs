@@ -403,6 +403,9 @@ impl UserData for Ns {
         m.add_async_method("ip_forward", |lua, this, args: MultiValue| async move {
             super::firewall::ip_forward(lua, this.id.clone(), args).await
         });
+        m.add_async_method("ip", |lua, this, args: MultiValue| async move {
+            super::ipcmd::ip(lua, this.id.clone(), "ns:ip", args).await
+        });
         m.add_async_method("pids", |lua, this, ()| async move {
             net(&lua).ns_pids(&this.id).await.named("ns:pids")
         });

@@ -1,6 +1,6 @@
 //! Tab completion: globals and `net.*`, methods after `obj:`, fields after
 //! `tbl.`, namespace names inside `net.ns.get("…`, interface names inside
-//! `ns:link("…`.
+//! `ns:link("…`, and `ip …` lines (keywords, namespaces, interfaces).
 
 use std::rc::Rc;
 
@@ -134,6 +134,18 @@ impl LuaHelper {
 
     pub fn candidates(&self, line: &str, pos: usize) -> (usize, Vec<String>) {
         let before = &line[..pos];
+        if let Some(rest) = before.trim_start().strip_prefix("ip ") {
+            let words: Vec<&str> = rest.split_whitespace().collect();
+            let (done, partial) = match rest.ends_with(char::is_whitespace) || rest.is_empty() {
+                true => (&words[..], ""),
+                false => (&words[..words.len() - 1], words[words.len() - 1]),
+            };
+            let here = self.ns_of("").unwrap_or(NsId::Host);
+            let links = |id: &NsId| self.link_names(id);
+            let names = netns::list().unwrap_or_default();
+            let c = crate::core::ipcmd::complete::candidates(done, partial, &names, &links, &here);
+            return (pos - partial.len(), c);
+        }
         if let Some(rest) = before.strip_prefix(".ns ") {
             let start = pos - rest.len();
             let mut names = netns::list().unwrap_or_default();

@@ -54,7 +54,10 @@ Commands:
   .help        this text;  help(net.ns.add) or help(\"ns:veth\") for one function
   .quit        leave (Ctrl-D too)
 Type Lua: expressions print their value (lists of links/addresses/routes as tables).
-Tab completes names, methods after `obj:`, namespaces in net.ns.get(\"…, interfaces in ns:link(\"….";
+A line starting with `ip ` is an ip command acting in the current namespace (`ip link add v0 type veth
+peer name v1`, `ip -n left addr`): journaled like the Lua calls, so .undo takes it back.
+Tab completes names, methods after `obj:`, namespaces in net.ns.get(\"…, interfaces in ns:link(\"…,
+and ip lines (keywords, namespaces, interfaces).";
 
 fn history_path() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_STATE_HOME")
@@ -141,6 +144,22 @@ fn register_docs(lua: &Lua) -> mlua::Result<()> {
             println!("{}", help_text(lua, v)?);
             Ok(())
         })?,
+    )
+}
+
+/// `ip …` typed at the prompt is an ip command (through `ns:ip`, in the current namespace).
+fn is_ip_line(line: &str) -> bool {
+    let l = line.trim_start();
+    l == "ip" || l.starts_with("ip ")
+}
+
+/// The Lua that runs an ip line: a program's output (`ip addr show`) is printed as is.
+fn ip_call(line: &str) -> String {
+    format!(
+        "local r = table.pack(ns:ip({})) \
+         if type(r[1]) == 'table' and r[1].stdout then io.write(r[1].stdout) io.stderr:write(r[1].stderr) return end \
+         return table.unpack(r, 1, r.n)",
+        crate::core::ipcmd::convert::lua_str(line)
     )
 }
 
@@ -360,6 +379,17 @@ pub fn run(g: &Global) -> Result<()> {
                     continue;
                 }
                 if buf.is_empty() && line.trim().is_empty() {
+                    continue;
+                }
+                if buf.is_empty() && is_ip_line(&line) {
+                    let _ = rl.add_history_entry(line.trim());
+                    match compile(&lua, &ip_call(line.trim())) {
+                        Compiled::Ready(f) => repl.run(f),
+                        _ => eprintln!("{}", red("internal error: the ip line did not compile")),
+                    }
+                    if let Some(h) = &history {
+                        let _ = rl.save_history(h);
+                    }
                     continue;
                 }
                 buf.push_str(&line);
