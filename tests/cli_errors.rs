@@ -463,7 +463,7 @@ fn namespace_errors() {
     fails_with(
         &sb,
         r#"net.ns.add("y", { loo = false })"#,
-        &[r#"net.ns.add: unknown option "loo" (expected one of: lo)"#],
+        &[r#"net.ns.add: unknown option "loo" (expected one of: lo, ipv6)"#],
     );
     fails_with(
         &sb,
