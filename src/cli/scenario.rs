@@ -631,3 +631,24 @@ pub fn plan(_g: &Global, spec: &str, sets: &[String]) -> Result<()> {
         call(&scen, "setup", &p, &s).await.map(|_| ())
     })
 }
+
+/// Scenario names for completion: user files (by file name) and bundled ones,
+/// without running any of them.
+pub fn names() -> Vec<String> {
+    let mut v: Vec<String> = vec![];
+    for d in user_dirs() {
+        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        for e in rd.filter_map(|e| e.ok()) {
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "lua") {
+                if let Some(stem) = p.file_stem() {
+                    v.push(stem.to_string_lossy().into_owned());
+                }
+            }
+        }
+    }
+    v.extend(crate::bundled::SCENARIOS.iter().map(|(n, _)| n.to_string()));
+    v.sort();
+    v.dedup();
+    v
+}

@@ -238,3 +238,8 @@ pub fn methods(kind: &str) -> Vec<&'static str> {
 pub fn find(name: &str) -> Option<&'static (&'static str, &'static str, &'static str)> {
     DOCS.iter().find(|(n, _, _)| *n == name)
 }
+
+/// Writes `lunet.d.lua` and `.luarc.json` into `dir`.
+pub fn write_types(_dir: &std::path::Path) -> anyhow::Result<()> {
+    anyhow::bail!("types: not yet")
+}

@@ -31,8 +31,10 @@ pub async fn end_owned(lua: &Lua, all: bool) {
     process::terminate_all(&ending, Duration::from_secs(1)).await;
 }
 
-const EXEC_KEYS: &[&str] = &["check", "stdin", "env", "cwd", "timeout", "pid", "uts", "ipc", "mount"];
-const SPAWN_KEYS: &[&str] = &["env", "cwd", "log", "keep", "pid", "uts", "ipc", "mount"];
+const EXEC_KEYS: &[&str] = &[
+    "check", "stdin", "env", "cwd", "timeout", "pid", "uts", "ipc", "mount", "tty",
+];
+const SPAWN_KEYS: &[&str] = &["env", "cwd", "log", "keep", "pid", "uts", "ipc", "mount", "tty"];
 
 /// `cmd`: an array of words, or a string split like a shell splits words.
 fn argv(f: &str, v: Value) -> mlua::Result<Vec<String>> {
@@ -132,6 +134,7 @@ fn spec(f: &str, argv: Vec<String>, o: &Opts) -> mlua::Result<ExecSpec> {
             ipc: o.bool("ipc")?.unwrap_or(false),
             mount: o.bool("mount")?.unwrap_or(false),
         },
+        tty: o.bool("tty")?.unwrap_or(false),
     })
 }
 
@@ -208,6 +211,9 @@ pub fn ns_spawn(lua: &Lua, ns: NsId, args: MultiValue) -> mlua::Result<LuaProc> 
     let argv = argv(a.f, a.get(1))?;
     let o = a.opts(2, SPAWN_KEYS)?;
     let spec = spec(a.f, argv, &o)?;
+    if spec.tty && !o.value("log")?.is_nil() {
+        return Err(fail(a.f, "options \"tty\" and \"log\" exclude each other (output goes to the terminal, or to the log)"));
+    }
     let output = match o.string("log")? {
         Some(p) => Output::File(p.into()),
         None => Output::Capture,
