@@ -153,6 +153,7 @@ pub enum Command {
     /// Print a completion script: `source <(lunet completions bash)`; scenario, instance and
     /// namespace names are completed from what is there when you press Tab
     Completions {
+        /// The shell to complete for
         #[arg(value_name = "SHELL", value_parser = ["bash", "zsh", "fish"])]
         shell: String,
     },
@@ -161,6 +162,7 @@ pub enum Command {
     /// Write LuaCATS definitions of the whole Lua API (lunet.d.lua) and a .luarc.json into DIR,
     /// so an editor with lua-language-server completes and checks scenario files there
     Types {
+        /// The folder to write into (made if missing), e.g. a folder of scenarios
         #[arg(value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
         dir: PathBuf,
     },
