@@ -171,8 +171,9 @@ impl UserData for Link {
             let net = net(&lua);
             net.trace_read(|| format!("{} -j link show dev {dev}", ns.ip()));
             let handle = net.ns(&ns).await.named("link:info")?;
-            let info = link::get(&handle, &dev).await.named("link:info")?;
-            tables::link(&lua, &info)
+            let mut info = [link::get(&handle, &dev).await.named("link:info")?];
+            link::resolve_peers(&net, &handle, &mut info).await;
+            tables::link(&lua, &info[0])
         });
         m.add_async_method("delete", |lua, this, ()| async move {
             let (ns, dev) = this.at();
