@@ -30,14 +30,24 @@ fn exec_passes_stdin_stdout_stderr_and_the_exit_code() {
     assert_eq!(out.status.code(), Some(7), "{}", text(&out));
     assert!(stdout.starts_with("from stdin\n"), "{stdout}");
     // /sys is the namespace's, /etc/netns/blue is bound over /etc.
-    assert!(stdout.contains("vb0") && stdout.contains("vb1") && !stdout.contains("eth"), "{stdout}");
-    assert!(stdout.contains("10.9.9.9 inside-blue") && stdout.contains("ns=blue"), "{stdout}");
+    assert!(
+        stdout.contains("vb0") && stdout.contains("vb1") && !stdout.contains("eth"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("10.9.9.9 inside-blue") && stdout.contains("ns=blue"),
+        "{stdout}"
+    );
     assert_eq!(String::from_utf8_lossy(&out.stderr), "oops\n");
     // A flag after the namespace belongs to the command.
     let out = sb.lunet(&["exec", "blue", "--", "ip", "-br", "link", "show", "vb0"]);
     assert!(out.status.success() && text(&out).contains("vb0"), "{}", text(&out));
     let out = sb.lunet(&["exec", "host", "--", "ip", "-br", "link", "show", "vb0"]);
-    assert!(!out.status.success(), "vb0 is not in the host namespace: {}", text(&out));
+    assert!(
+        !out.status.success(),
+        "vb0 is not in the host namespace: {}",
+        text(&out)
+    );
 }
 
 #[test]
@@ -45,9 +55,21 @@ fn exec_and_shell_errors_are_one_line() {
     let sb = Sandbox::new();
     blue(&sb);
     let cases: &[(&[&str], i32, &str)] = &[
-        (&["exec", "nope", "--", "true"], 1, r#"lunet: namespace "nope" does not exist"#),
-        (&["exec", "blue", "--", "no-such-program"], 127, r#"lunet: exec: program "no-such-program" not found"#),
-        (&["exec", "blue", "--", "/etc"], 126, r#"lunet: exec: program "/etc": permission denied"#),
+        (
+            &["exec", "nope", "--", "true"],
+            1,
+            r#"lunet: namespace "nope" does not exist"#,
+        ),
+        (
+            &["exec", "blue", "--", "no-such-program"],
+            127,
+            r#"lunet: exec: program "no-such-program" not found"#,
+        ),
+        (
+            &["exec", "blue", "--", "/etc"],
+            126,
+            r#"lunet: exec: program "/etc": permission denied"#,
+        ),
         (&["exec", "../x", "--", "true"], 1, "lunet: "),
         (&["shell", "nope"], 1, r#"lunet: namespace "nope" does not exist"#),
         (&["exec", "blue"], 2, "<CMD>"),
@@ -69,13 +91,27 @@ fn shell_in_a_namespace_through_a_terminal() {
     let sb = Sandbox::new();
     blue(&sb);
     let home = common::tempdir::Dir::new();
-    std::fs::write(home.path().join(".bashrc"), "PS1='mine\\$ '\nalias hi='echo hello-from-bashrc'\n").unwrap();
+    std::fs::write(
+        home.path().join(".bashrc"),
+        "PS1='mine\\$ '\nalias hi='echo hello-from-bashrc'\n",
+    )
+    .unwrap();
     let lunet = lunet_bin().display().to_string();
     // bash: the user's ~/.bashrc is read, and [NS] goes in front of its prompt.
-    let t = Term::run(&sb, &format!("SHELL=/bin/bash HOME={}", home.path().display()), &format!("{lunet} shell blue"));
+    let t = Term::run(
+        &sb,
+        &format!("SHELL=/bin/bash HOME={}", home.path().display()),
+        &format!("{lunet} shell blue"),
+    );
     t.wait_for("[blue] mine#");
-    let s = t.type_and_wait("hi; ip -br link show vb0; grep inside /etc/hosts; echo NS=$LUNET_NS", "NS=blue");
-    assert!(s.contains("hello-from-bashrc") && s.contains("vb0@vb1") && s.contains("inside-blue"), "{s}");
+    let s = t.type_and_wait(
+        "hi; ip -br link show vb0; grep inside /etc/hosts; echo NS=$LUNET_NS",
+        "NS=blue",
+    );
+    assert!(
+        s.contains("hello-from-bashrc") && s.contains("vb0@vb1") && s.contains("inside-blue"),
+        "{s}"
+    );
     t.type_and_wait("exit 3", "EXIT=3");
     // sh: PS1 names the namespace; Ctrl-C reaches the shell's program, not lunet.
     let t = Term::run(&sb, "SHELL=/bin/sh", &format!("{lunet} shell blue"));
@@ -112,9 +148,15 @@ print("after")
     t.wait_for("/dev/pts/");
     let s = t.type_and_wait("typed", "EXIT=");
     assert!(s.contains("got=typed") && s.contains("code=4 stdout=[]"), "{s}");
-    assert!(s.contains("from-spawn") && s.contains("after") && s.contains("EXIT=0"), "{s}");
+    assert!(
+        s.contains("from-spawn") && s.contains("after") && s.contains("EXIT=0"),
+        "{s}"
+    );
     let err = sb.lua_err(r#"net.host:spawn("true", {tty = true, log = "/tmp/x"})"#);
-    assert!(err.contains(r#"ns:spawn: options "tty" and "log" exclude each other"#), "{err}");
+    assert!(
+        err.contains(r#"ns:spawn: options "tty" and "log" exclude each other"#),
+        "{err}"
+    );
 }
 
 /// Asks the bash completion for `words` (the last one being completed), as bash would.
@@ -135,7 +177,11 @@ fn complete(sb: &Sandbox, script: &std::path::Path, lunet_path: &std::path::Path
     );
     let out = sb.run("bash", &["-c", &line]);
     assert!(out.status.success(), "{}", text(&out));
-    String::from_utf8_lossy(&out.stdout).lines().map(String::from).filter(|l| !l.is_empty()).collect()
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .filter(|l| !l.is_empty())
+        .collect()
 }
 
 #[test]
@@ -151,7 +197,10 @@ fn bash_completion_offers_commands_scenarios_instances_and_namespaces() {
     let with_path = |words: &[&str]| complete(&sb, &script, user.path(), words);
     assert_eq!(with_path(&["sh"]), ["show", "shell"]);
     let ups = with_path(&["up", ""]);
-    assert!(ups.contains(&"two-namespaces".into()) && ups.contains(&"my-lab".into()), "{ups:?}");
+    assert!(
+        ups.contains(&"two-namespaces".into()) && ups.contains(&"my-lab".into()),
+        "{ups:?}"
+    );
     assert_eq!(with_path(&["plan", "veth-"]), ["veth-pair"]);
     assert_eq!(with_path(&["shell", ""]), ["blue", "green", "host"]);
     assert_eq!(with_path(&["exec", "gr"]), ["green"]);
@@ -176,7 +225,10 @@ fn zsh_and_fish_scripts_ask_lunet_for_names() {
         let s = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{shell}");
         for kind in ["scenarios", "instances", "namespaces"] {
-            assert!(s.contains(&format!("__complete {kind}")) || s.contains("__complete $kind"), "{shell}: {kind}");
+            assert!(
+                s.contains(&format!("__complete {kind}")) || s.contains("__complete $kind"),
+                "{shell}: {kind}"
+            );
         }
     }
     let out = sb.lunet(&["completions", "tcsh"]);
@@ -201,13 +253,31 @@ fn man_page_renders_with_every_command() {
         .unwrap();
     let shown = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", text(&out));
-    for section in ["NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "COMMANDS", "ENVIRONMENT", "FILES"] {
+    for section in [
+        "NAME",
+        "SYNOPSIS",
+        "DESCRIPTION",
+        "OPTIONS",
+        "COMMANDS",
+        "ENVIRONMENT",
+        "FILES",
+    ] {
         assert!(shown.lines().any(|l| l == section), "no {section}:\n{shown}");
     }
-    for cmd in ["lunet run", "lunet exec", "lunet shell", "lunet completions", "lunet types", "lunet show"] {
+    for cmd in [
+        "lunet run",
+        "lunet exec",
+        "lunet shell",
+        "lunet completions",
+        "lunet types",
+        "lunet show",
+    ] {
         assert!(shown.contains(cmd), "no {cmd}:\n{shown}");
     }
-    assert!(!shown.contains("__complete") && !shown.contains("lunet-run(1)"), "{shown}");
+    assert!(
+        !shown.contains("__complete") && !shown.contains("lunet-run(1)"),
+        "{shown}"
+    );
 }
 
 #[test]
@@ -215,7 +285,10 @@ fn help_describes_every_argument_and_keeps_flags_where_they_apply() {
     let sb = Sandbox::new();
     let help = |args: &[&str]| text(&sb.lunet(args));
     let run = help(&["run", "--help"]);
-    assert!(run.contains("<FILE>") && run.contains("The Lua script") && run.contains("[ARGS]...") && run.contains("arg[1]"), "{run}");
+    assert!(
+        run.contains("<FILE>") && run.contains("The Lua script") && run.contains("[ARGS]...") && run.contains("arg[1]"),
+        "{run}"
+    );
     assert!(run.contains("--keep-on-error"), "{run}");
     let show = help(&["show", "--help"]);
     assert!(show.contains("--json     As JSON"), "{show}");
@@ -224,7 +297,20 @@ fn help_describes_every_argument_and_keeps_flags_where_they_apply() {
         assert!(!h.contains("--keep-on-error"), "{cmd}: {h}");
     }
     // Every argument of every command has a description.
-    for cmd in ["run", "up", "down", "check", "status", "show", "graph", "plan", "exec", "shell", "completions", "types"] {
+    for cmd in [
+        "run",
+        "up",
+        "down",
+        "check",
+        "status",
+        "show",
+        "graph",
+        "plan",
+        "exec",
+        "shell",
+        "completions",
+        "types",
+    ] {
         let h = help(&[cmd, "-h"]);
         for l in h.lines().filter(|l| l.starts_with("  ") && !l.trim().is_empty()) {
             let l = l.trim();

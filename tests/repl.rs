@@ -2,8 +2,8 @@
 //! person types and what they see.
 
 mod common;
-use common::Sandbox;
 use common::term::Term;
+use common::Sandbox;
 use std::time::Duration;
 
 /// Starts `lunet ARGS` in a tmux pane inside the sandbox and waits for the REPL's prompt.

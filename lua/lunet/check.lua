@@ -14,9 +14,8 @@ local function name(ns) return ns and ns.name or tostring(ns) end
 local function as_ns(ns, f)
   if type(ns) == "string" then
     if ns == "host" then return net.host end
-    local ok, got = pcall(net.ns.get, ns)
-    if not ok then error(("s:%s: %s"):format(f, got), 3) end
-    return got
+    if not net.ns.exists(ns) then error(("s:%s: namespace %q does not exist"):format(f, ns), 3) end
+    return net.ns.get(ns)
   end
   if type(ns) ~= "userdata" or not tostring(ns):find("^Ns%(") then
     error(("s:%s: argument #1 (ns) must be a namespace (Ns or name), got %s"):format(f, type(ns)), 3)

@@ -165,11 +165,18 @@ pub fn man() -> Result<()> {
     page.render_options_section(&mut out)?;
     let mut s = String::from_utf8_lossy(&out).into_owned();
     s += ".SH COMMANDS\n";
-    for sub in cmd.get_subcommands().filter(|c| !c.is_hide_set() && c.get_name() != "help") {
+    for sub in cmd
+        .get_subcommands()
+        .filter(|c| !c.is_hide_set() && c.get_name() != "help")
+    {
         let usage = sub.clone().render_usage().to_string();
         let usage = usage.trim_start_matches("Usage: ").trim();
         s += &format!(".SS \"{}\"\n", roff(usage).replace('"', "\\(dq"));
-        let about = sub.get_long_about().or(sub.get_about()).map(|a| a.to_string()).unwrap_or_default();
+        let about = sub
+            .get_long_about()
+            .or(sub.get_about())
+            .map(|a| a.to_string())
+            .unwrap_or_default();
         s += &format!("{}\n", roff(&about));
         for arg in sub.get_arguments() {
             if arg.is_hide_set() || arg.is_global_set() || ["help", "version"].contains(&arg.get_id().as_str()) {
@@ -181,26 +188,50 @@ pub fn man() -> Result<()> {
                 (None, Some(v)) => v.join(" "),
                 (None, None) => arg.get_id().as_str().to_uppercase(),
             };
-            let help = arg.get_long_help().or(arg.get_help()).map(|h| h.to_string()).unwrap_or_default();
-            let values: Vec<String> = arg.get_possible_values().iter().map(|v| v.get_name().to_string()).collect();
-            let help = if values.is_empty() { help } else { format!("{help} [{}]", values.join(", ")) };
+            let help = arg
+                .get_long_help()
+                .or(arg.get_help())
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            let values: Vec<String> = arg
+                .get_possible_values()
+                .iter()
+                .map(|v| v.get_name().to_string())
+                .collect();
+            let help = if values.is_empty() {
+                help
+            } else {
+                format!("{help} [{}]", values.join(", "))
+            };
             s += &format!(".TP\n\\fB{}\\fR\n{}\n", roff(&name), roff(help.trim()));
         }
     }
     s += ".SH ENVIRONMENT\n";
     for (k, v) in [
         ("LUNET_STATE_DIR", "where journals are kept (default /run/lunet)"),
-        ("LUNET_PATH", "colon-separated directories searched for scenarios NAME.lua (then ~/.config/lunet/scenarios)"),
-        ("LUNET_IPTABLES", "nft or legacy: the iptables backend (default: whatever iptables is)"),
+        (
+            "LUNET_PATH",
+            "colon-separated directories searched for scenarios NAME.lua (then ~/.config/lunet/scenarios)",
+        ),
+        (
+            "LUNET_IPTABLES",
+            "nft or legacy: the iptables backend (default: whatever iptables is)",
+        ),
         ("SHELL", "the shell of lunet shell (default /bin/sh)"),
-        ("LUNET_NS", "set by lunet exec and lunet shell to the namespace the program runs in"),
+        (
+            "LUNET_NS",
+            "set by lunet exec and lunet shell to the namespace the program runs in",
+        ),
     ] {
         s += &format!(".TP\n\\fB{k}\\fR\n{}\n", roff(v));
     }
     s += ".SH FILES\n";
     for (k, v) in [
         ("/run/netns/NAME", "the namespaces (iproute2's)"),
-        ("/etc/netns/NAME/", "files bound over /etc for programs run in namespace NAME"),
+        (
+            "/etc/netns/NAME/",
+            "files bound over /etc for programs run in namespace NAME",
+        ),
         ("/run/lunet/NAME.journal", "what a scenario or run made, for lunet down"),
     ] {
         s += &format!(".TP\n\\fB{}\\fR\n{}\n", roff(k), roff(v));

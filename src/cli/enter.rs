@@ -84,7 +84,10 @@ fn rcfile(text: &str) -> Result<OwnedFd> {
     // SAFETY: memfd_create with a valid C string; the fd is owned by the OwnedFd.
     let fd = unsafe { libc::memfd_create(c"lunet-bashrc".as_ptr(), 0) };
     if fd < 0 {
-        bail!("shell: cannot make the prompt file: {}", std::io::Error::last_os_error());
+        bail!(
+            "shell: cannot make the prompt file: {}",
+            std::io::Error::last_os_error()
+        );
     }
     // SAFETY: a fresh fd we own.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };

@@ -140,7 +140,12 @@ pub enum Command {
         #[arg(value_name = "NS")]
         ns: String,
         /// The program and its arguments (after `--`)
-        #[arg(value_name = "CMD", required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        #[arg(
+            value_name = "CMD",
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true
+        )]
         cmd: Vec<String>,
     },
     /// An interactive shell inside a namespace ($SHELL, else /bin/sh), with LUNET_NS=NS
@@ -255,11 +260,14 @@ fn dispatch(cli: Cli) -> Result<()> {
             instance: "e".into(),
             origin: "run:-e".into(),
         }),
-        (None, Some(Command::Run {
-            file,
-            args,
-            keep_on_error,
-        })) => {
+        (
+            None,
+            Some(Command::Run {
+                file,
+                args,
+                keep_on_error,
+            }),
+        ) => {
             keep |= keep_on_error;
             let source = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let name = file.display().to_string();

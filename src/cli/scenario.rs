@@ -57,7 +57,10 @@ pub fn find(spec: &str) -> Result<Source> {
         }
     }
     if let Some(text) = crate::bundled::scenario(spec) {
-        return Ok(Source { origin: format!("bundled:{spec}"), text: text.to_string() });
+        return Ok(Source {
+            origin: format!("bundled:{spec}"),
+            text: text.to_string(),
+        });
     }
     // A scenario whose `name` is not its file's name.
     if let Some(src) = by_name(spec)? {
@@ -95,7 +98,9 @@ fn all_sources() -> Result<Vec<Source>> {
 fn by_name(name: &str) -> Result<Option<Source>> {
     let sess = Session::new(false, false, true)?;
     for src in all_sources()? {
-        let Ok(scen) = sess.rt.block_on(load(&sess.lua, &src)) else { continue };
+        let Ok(scen) = sess.rt.block_on(load(&sess.lua, &src)) else {
+            continue;
+        };
         if scen.get::<String>("name").is_ok_and(|n| n == name) {
             return Ok(Some(src));
         }

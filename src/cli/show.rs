@@ -175,10 +175,16 @@ fn dot(views: &[NsView]) -> String {
             if l.kind.as_deref() != Some("veth") {
                 continue;
             }
-            let (Some(peer), Some(pns)) = (&l.peer, &l.peer_ns) else { continue };
+            let (Some(peer), Some(pns)) = (&l.peer, &l.peer_ns) else {
+                continue;
+            };
             let a = format!("{}/{}", v.name, l.name);
             let b = format!("{pns}/{peer}");
-            let key = if a < b { (a.clone(), b.clone()) } else { (b.clone(), a.clone()) };
+            let key = if a < b {
+                (a.clone(), b.clone())
+            } else {
+                (b.clone(), a.clone())
+            };
             if done.insert(key) {
                 s += &format!("  {} -- {};\n", q(&a), q(&b));
             }

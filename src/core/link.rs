@@ -400,7 +400,10 @@ async fn nsid_of(ns: &Namespace, target: &std::fs::File) -> Option<i32> {
 /// (IFLA_LINK_NETNSID) local to `ns`, matched here against the host namespace and
 /// every one in /run/netns, as `ip link` does. A peer in a namespace with no name stays unknown.
 pub async fn resolve_peers(net: &Net, ns: &Namespace, links: &mut [LinkInfo]) {
-    for l in links.iter_mut().filter(|l| l.peer_index.is_some() && l.link_netnsid.is_none()) {
+    for l in links
+        .iter_mut()
+        .filter(|l| l.peer_index.is_some() && l.link_netnsid.is_none())
+    {
         l.peer_ns = Some(ns.id.to_string());
     }
     if !links.iter().any(|l| l.link_netnsid.is_some()) {
@@ -408,7 +411,12 @@ pub async fn resolve_peers(net: &Net, ns: &Namespace, links: &mut [LinkInfo]) {
     }
     let mut known: HashMap<i32, super::NsId> = HashMap::new();
     let mut others = vec![super::NsId::Host];
-    others.extend(super::netns::list().unwrap_or_default().into_iter().map(super::NsId::Named));
+    others.extend(
+        super::netns::list()
+            .unwrap_or_default()
+            .into_iter()
+            .map(super::NsId::Named),
+    );
     for id in others.into_iter().filter(|id| *id != ns.id) {
         let file = match &id {
             super::NsId::Named(n) => super::netns::open(n).ok(),
@@ -422,7 +430,9 @@ pub async fn resolve_peers(net: &Net, ns: &Namespace, links: &mut [LinkInfo]) {
         }
     }
     for l in links.iter_mut() {
-        let (Some(nsid), Some(pi)) = (l.link_netnsid, l.peer_index) else { continue };
+        let (Some(nsid), Some(pi)) = (l.link_netnsid, l.peer_index) else {
+            continue;
+        };
         let Some(id) = known.get(&nsid) else { continue };
         l.peer_ns = Some(id.to_string());
         if let Ok(peer_ns) = net.ns(id).await {

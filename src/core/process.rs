@@ -543,7 +543,9 @@ pub fn spawn(ns: &NsId, ns_file: Option<&File>, spec: &ExecSpec, output: Output,
     let dup = || log.try_clone().map_err(|e| Error::io("dup the log file", e));
     if spec.tty {
         // Its output goes to the terminal; it stays in a background group (it may not read it).
-        cmd.stdin(Stdio::null()).stdout(Stdio::inherit()).stderr(Stdio::inherit());
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::inherit())
+            .stderr(Stdio::inherit());
     } else {
         cmd.stdin(Stdio::null());
         cmd.stdout(Stdio::from(dup()?)).stderr(Stdio::from(dup()?));

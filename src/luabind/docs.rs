@@ -580,7 +580,10 @@ const SHAPES: &str = r#"---@class lunet.LinkInfo
 /// The LuaCATS class of one kind: its fields, then its methods, each with its doc.
 fn class(out: &mut String, class: &str, prefix: &str) {
     out.push_str(&format!("---@class {class}\n"));
-    for d in DOCS.iter().filter(|d| d.name.strip_prefix(prefix).is_some_and(|r| !r.contains(['.', ':']))) {
+    for d in DOCS
+        .iter()
+        .filter(|d| d.name.strip_prefix(prefix).is_some_and(|r| !r.contains(['.', ':'])))
+    {
         let short = &d.name[prefix.len()..];
         out.push_str(&format!("---@field {short} {} {} — {}\n", d.ty, d.sig, d.doc));
     }
@@ -710,13 +713,30 @@ return out
 
     #[test]
     fn the_registry_is_exactly_what_lua_has() {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         let _in_rt = rt.enter();
         let lua = lua();
         let live: Vec<String> = rt.block_on(lua.load(WALK).eval_async()).unwrap();
-        let mut live: Vec<String> = live.into_iter().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+        let mut live: Vec<String> = live
+            .into_iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
         live.retain(|n| !n.starts_with("s.")); // s.name and s.params are set per scenario
-        for seen in ["ns:veth()", "ns.name", "link:addr_add()", "link.index", "proc:wait()", "proc.pid", "s:expect_ping()", "net.ns.add()", "net.host"] {
+        for seen in [
+            "ns:veth()",
+            "ns.name",
+            "link:addr_add()",
+            "link.index",
+            "proc:wait()",
+            "proc.pid",
+            "s:expect_ping()",
+            "net.ns.add()",
+            "net.host",
+        ] {
             assert!(live.iter().any(|n| n == seen), "the walk did not find {seen}: {live:?}");
         }
         let mut registry: Vec<String> = super::DOCS
@@ -749,11 +769,20 @@ return out
         let mut names = std::collections::HashSet::new();
         for d in super::DOCS {
             assert!(names.insert(d.name), "{} twice", d.name);
-            assert!(!d.doc.is_empty() && !d.doc.contains('\n'), "{}: one line of doc", d.name);
+            assert!(
+                !d.doc.is_empty() && !d.doc.contains('\n'),
+                "{}: one line of doc",
+                d.name
+            );
             let short = d.name.rsplit(['.', ':']).next().unwrap();
             assert!(d.sig.contains(short), "{}: signature {:?}", d.name, d.sig);
             if d.name.contains(':') {
-                assert!(d.ty.starts_with("fun(self: "), "{}: a method takes self: {}", d.name, d.ty);
+                assert!(
+                    d.ty.starts_with("fun(self: "),
+                    "{}: a method takes self: {}",
+                    d.name,
+                    d.ty
+                );
             }
         }
     }
@@ -765,10 +794,19 @@ return out
         lua.load(&defs).set_name("lunet.d.lua").exec().unwrap();
         let net_is_table: bool = lua.load("return type(net) == 'table'").eval().unwrap();
         assert!(net_is_table);
-        for class in ["---@class Ns", "---@class Link", "---@class Proc", "---@class lunet.S", "---@class lunet.Scenario"] {
+        for class in [
+            "---@class Ns",
+            "---@class Link",
+            "---@class Proc",
+            "---@class lunet.S",
+            "---@class lunet.Scenario",
+        ] {
             assert!(defs.contains(class), "{class}");
         }
-        assert!(defs.contains("---@field veth fun(self: Ns, name: string, peer: string"), "{defs}");
+        assert!(
+            defs.contains("---@field veth fun(self: Ns, name: string, peer: string"),
+            "{defs}"
+        );
         assert!(defs.contains("---@field add fun(name: string"), "{defs}");
     }
 }

@@ -101,6 +101,17 @@ impl UserData for Link {
     }
 
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+        m.add_meta_method(MetaMethod::Index, |lua, this, key: Value| {
+            super::args::wrong_object(
+                lua,
+                "link",
+                {
+                    let (ns, name) = this.at();
+                    format!("Link({name}@{ns})")
+                },
+                key,
+            )
+        });
         m.add_meta_method(MetaMethod::ToString, |_, this, ()| {
             let (ns, name) = this.at();
             Ok(format!("Link({name}@{ns})"))

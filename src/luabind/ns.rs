@@ -119,6 +119,9 @@ impl UserData for Ns {
     }
 
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+        m.add_meta_method(MetaMethod::Index, |lua, this, key: Value| {
+            super::args::wrong_object(lua, "ns", format!("Ns({})", this.id), key)
+        });
         m.add_meta_method(MetaMethod::ToString, |_, this, ()| Ok(format!("Ns({})", this.id)));
         m.add_meta_method(
             MetaMethod::Eq,

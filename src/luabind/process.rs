@@ -212,7 +212,10 @@ pub fn ns_spawn(lua: &Lua, ns: NsId, args: MultiValue) -> mlua::Result<LuaProc> 
     let o = a.opts(2, SPAWN_KEYS)?;
     let spec = spec(a.f, argv, &o)?;
     if spec.tty && !o.value("log")?.is_nil() {
-        return Err(fail(a.f, "options \"tty\" and \"log\" exclude each other (output goes to the terminal, or to the log)"));
+        return Err(fail(
+            a.f,
+            "options \"tty\" and \"log\" exclude each other (output goes to the terminal, or to the log)",
+        ));
     }
     let output = match o.string("log")? {
         Some(p) => Output::File(p.into()),
@@ -356,6 +359,9 @@ impl UserData for LuaProc {
     }
 
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+        m.add_meta_method(MetaMethod::Index, |lua, this, key: Value| {
+            super::args::wrong_object(lua, "proc", format!("Proc({})", this.0.pid), key)
+        });
         m.add_meta_method(MetaMethod::ToString, |_, this, ()| {
             let p = &this.0;
             let state = if p.alive() { "running" } else { "exited" };
@@ -443,7 +449,12 @@ fn seconds(f: &str, what: &str, v: &Value) -> mlua::Result<Duration> {
     let s = match v {
         Value::Integer(n) => *n as f64,
         Value::Number(n) => *n,
-        other => return Err(fail(f, format!("{what} must be a number of seconds, got {}", type_name(other)))),
+        other => {
+            return Err(fail(
+                f,
+                format!("{what} must be a number of seconds, got {}", type_name(other)),
+            ))
+        }
     };
     if !(0.0..=1e9).contains(&s) {
         return Err(fail(f, format!("{what} must be 0 or more seconds, got {s}")));
@@ -478,7 +489,14 @@ pub async fn ns_wait_tcp(lua: Lua, ns: NsId, args: MultiValue) -> mlua::Result<(
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let err = match net.tcp_connect(&ns, addr, left.clamp(Duration::from_millis(100), Duration::from_secs(1))).await {
+        let err = match net
+            .tcp_connect(
+                &ns,
+                addr,
+                left.clamp(Duration::from_millis(100), Duration::from_secs(1)),
+            )
+            .await
+        {
             Ok(()) => return Ok((true, None)),
             Err(e) => e.to_string(),
         };
@@ -497,7 +515,12 @@ pub async fn each_exec(lua: Lua, args: MultiValue) -> mlua::Result<Table> {
     let opts = match a.get(2) {
         Value::Nil => lua.create_table()?,
         Value::Table(t) => t.clone(),
-        other => return Err(fail(a.f, format!("argument #2 (opts) must be a table, got {}", type_name(&other)))),
+        other => {
+            return Err(fail(
+                a.f,
+                format!("argument #2 (opts) must be a table, got {}", type_name(&other)),
+            ))
+        }
     };
     if opts.raw_get::<Value>("check")?.is_nil() {
         opts.raw_set("check", false)?;

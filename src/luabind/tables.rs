@@ -16,7 +16,10 @@ fn plain<T: serde::Serialize>(lua: &Lua, v: &T) -> mlua::Result<Table> {
         .set_array_metatable(false);
     match lua.to_value_with(v, opts)? {
         mlua::Value::Table(t) => Ok(t),
-        other => Err(mlua::Error::runtime(format!("expected a table, got {}", other.type_name()))),
+        other => Err(mlua::Error::runtime(format!(
+            "expected a table, got {}",
+            other.type_name()
+        ))),
     }
 }
 

@@ -29,7 +29,19 @@ impl Term {
             state.path().display(),
         );
         let ok = Command::new("tmux")
-            .args(["-S", &sock, "new-session", "-d", "-x", "160", "-y", "60", "-s", "t", &cmd])
+            .args([
+                "-S",
+                &sock,
+                "new-session",
+                "-d",
+                "-x",
+                "160",
+                "-y",
+                "60",
+                "-s",
+                "t",
+                &cmd,
+            ])
             .status()
             .unwrap();
         assert!(ok.success(), "tmux (Debian package tmux) must be installed");
