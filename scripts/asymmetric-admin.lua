@@ -46,7 +46,7 @@ end
 
 return net.scenario {
   name = "asymmetric-admin",
-  description = "an admin interface in its own namespace answers across a router with rp_filter on; naive=true shows why it must (seed 000)",
+  description = "an admin interface in its own namespace answers across a router with rp_filter on; naive=true shows why it must",
   params = {
     naive = false, -- true: leave the admin interface in the server's namespace
     server = "server", admin = "admin", router = "router", client = "client",

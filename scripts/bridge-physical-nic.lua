@@ -60,7 +60,7 @@ end
 
 return net.scenario {
   name = "bridge-physical-nic",
-  description = "a NIC's addresses and routes move to a bridge that ns1 joins with its own LAN address; down puts them back (seed 000)",
+  description = "a NIC's addresses and routes move to a bridge that ns1 joins with its own LAN address; down puts them back",
   params = {
     simulate = true, -- simulate the NIC and its LAN (false: use the real NIC `nic`)
     nic = "nic0", bridge = "br0", ns = "ns1",

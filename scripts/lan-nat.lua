@@ -21,7 +21,7 @@ local function ip(cidr) return (cidr:gsub("/.*", "")) end
 
 return net.scenario {
   name = "lan-nat",
-  description = "netns_0 and netns_1 on bridge br0 behind a masquerading router (seed 004)",
+  description = "netns_0 and netns_1 on bridge br0 behind a masquerading router",
   params = {
     host0 = "netns_0", host0_addr = "192.168.1.20/24",
     host1 = "netns_1", host1_addr = "192.168.1.21/24",

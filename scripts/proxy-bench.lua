@@ -42,7 +42,7 @@ local function gbits(bps) return ("%.2f Gbit/s"):format(bps / 1e9) end
 
 return net.scenario {
   name = "proxy-bench",
-  description = "client, proxy and server in a line: iperf3 throughput direct vs. through a TCP proxy (seed 001)",
+  description = "client, proxy and server in a line: iperf3 throughput direct vs. through a TCP proxy",
   params = {
     client = "client", proxy_ns = "proxy", server = "server",
     client_addr = "10.0.1.2/24", proxy_client_addr = "10.0.1.1/24",

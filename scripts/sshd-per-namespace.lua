@@ -32,7 +32,7 @@ end
 
 return net.scenario {
   name = "sshd-per-namespace",
-  description = "an sshd of its own in ns1 (own key, config, listener), logged into from ns2 (seed 000)",
+  description = "an sshd of its own in ns1 (own key, config, listener), logged into from ns2",
   params = {
     ns1 = "ns1", ns2 = "ns2",
     addr1 = "1.1.1.1/10", addr2 = "1.1.1.2/10",

@@ -5,7 +5,7 @@
 
 return net.scenario {
   name = "two-namespaces",
-  description = "left and right namespaces joined by a bridge (seed 001)",
+  description = "left and right namespaces joined by a bridge",
   params = {
     left = "left", right = "right", bridge = "br0",
     left_addr = "10.0.1.1/24", right_addr = "10.0.0.1/24",

@@ -2,131 +2,21 @@
 //! person types and what they see.
 
 mod common;
+use common::term::Term;
 use common::Sandbox;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-struct Term {
-    sock: String,
-    state: common::tempdir::Dir,
-}
-
-impl Term {
-    /// Starts `lunet ARGS` in a tmux pane, inside the sandbox.
-    fn start(sb: &Sandbox, args: &str) -> Term {
-        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let sock = format!("lunet-test-{}-{n}", std::process::id());
-        let state = common::tempdir::Dir::new();
-        // Ctrl-C goes to the whole foreground group: only lunet may act on it, not nsenter or sh.
-        let cmd = format!(
-            "trap '' INT; nsenter -t {} -n -m -p -- env XDG_STATE_HOME={} TERM=xterm {} {args}; echo EXIT=$?; sleep 60",
-            sb.pid,
-            state.path().display(),
-            common::lunet_bin().display()
-        );
-        let ok = Command::new("tmux")
-            .args([
-                "-L",
-                &sock,
-                "new-session",
-                "-d",
-                "-x",
-                "160",
-                "-y",
-                "60",
-                "-s",
-                "t",
-                &cmd,
-            ])
-            .status()
-            .unwrap();
-        assert!(ok.success(), "tmux (Debian package tmux) must be installed");
-        let t = Term { sock, state };
-        t.wait_for("lunet[host]>");
-        t
-    }
-
-    fn screen(&self) -> String {
-        let o = Command::new("tmux")
-            .args(["-L", &self.sock, "capture-pane", "-p", "-S", "-200", "-t", "t"])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&o.stdout).to_string()
-    }
-
-    fn wait_for(&self, text: &str) -> String {
-        let t0 = Instant::now();
-        loop {
-            let s = self.screen();
-            if s.contains(text) {
-                return s;
-            }
-            assert!(
-                t0.elapsed() < Duration::from_secs(10),
-                "timed out waiting for {text:?}; screen:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        Command::new("tmux")
-            .args(["-L", &self.sock, "send-keys", "-t", "t"])
-            .args(keys)
-            .status()
-            .unwrap();
-    }
-
-    /// Types a line literally, presses Enter, and waits until lunet is back at a prompt
-    /// (a person waits too: the line editor drops keys typed while a command runs).
-    fn line(&self, text: &str) {
-        Command::new("tmux")
-            .args(["-L", &self.sock, "send-keys", "-t", "t", "-l", text])
-            .status()
-            .unwrap();
-        self.keys(&["Enter"]);
-        self.settle();
-    }
-
-    fn settle(&self) {
-        let t0 = Instant::now();
-        let mut last = String::new();
-        loop {
-            std::thread::sleep(Duration::from_millis(60));
-            let s = self.screen();
-            let idle = s
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .is_some_and(|l| l.trim_end().ends_with('>'));
-            if idle && s == last {
-                return;
-            }
-            if t0.elapsed() > Duration::from_secs(10) {
-                return;
-            }
-            last = s;
-        }
-    }
-
-    /// Types a line and waits until `expect` is on screen.
-    fn expect(&self, text: &str, expect: &str) -> String {
-        self.line(text);
-        self.wait_for(expect)
-    }
-}
-
-impl Drop for Term {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux").args(["-L", &self.sock, "kill-server"]).status();
-    }
+/// Starts `lunet ARGS` in a tmux pane inside the sandbox and waits for the REPL's prompt.
+fn start(sb: &Sandbox, args: &str) -> Term {
+    let t = Term::lunet(sb, args);
+    t.wait_for("lunet[host]>");
+    t
 }
 
 #[test]
 fn build_two_namespaces_and_a_veth_and_see_tables() {
     let sb = Sandbox::new();
-    let t = Term::start(&sb, "");
+    let t = start(&sb, "");
     t.line(r#"a, b = net.ns.add("left"), net.ns.add("right")"#);
     t.line(r#"x, y = a:veth("v0", "v1", {peer_ns = b, up = true})"#);
     t.line(r#"x:addr_add("10.7.0.1/24")"#);
@@ -150,7 +40,7 @@ fn build_two_namespaces_and_a_veth_and_see_tables() {
 fn tab_completes_globals_methods_and_names() {
     let sb = Sandbox::new();
     sb.sh("ip netns add blue");
-    let t = Term::start(&sb, "");
+    let t = start(&sb, "");
     t.keys(&["-l", "net.n"]);
     t.keys(&["Tab"]);
     t.wait_for("lunet[host]> net.ns");
@@ -171,7 +61,7 @@ fn tab_completes_globals_methods_and_names() {
 #[test]
 fn errors_keep_the_prompt_and_multiline_input_works() {
     let sb = Sandbox::new();
-    let t = Term::start(&sb, "");
+    let t = start(&sb, "");
     let s = t.expect("x = = 1", "stdin:1:");
     assert!(s.contains("unexpected symbol"), "{s}");
     let s = t.expect(r#"net.ns.get("nope")"#, "does not exist");
@@ -196,7 +86,7 @@ fn errors_keep_the_prompt_and_multiline_input_works() {
 #[test]
 fn undo_reset_ctrl_c_history_and_ctrl_d() {
     let sb = Sandbox::new();
-    let t = Term::start(&sb, "");
+    let t = start(&sb, "");
     t.line(r#"a = net.ns.add("a")"#);
     t.line(r#"br = a:bridge("br0")"#);
     t.line("br:up()");
@@ -208,26 +98,12 @@ fn undo_reset_ctrl_c_history_and_ctrl_d() {
     assert_eq!(sb.sh("ip netns list").trim(), "");
     t.wait_for("lunet[host]>");
     // Ctrl-C stops a busy loop and a long wait; the session goes on.
-    Command::new("tmux")
-        .args(["-L", &t.sock, "send-keys", "-t", "t", "-l", "while true do end"])
-        .status()
-        .unwrap();
+    t.keys(&["-l", "while true do end"]);
     t.keys(&["Enter"]);
     std::thread::sleep(Duration::from_millis(300));
     t.keys(&["C-c"]);
     t.wait_for("interrupted");
-    Command::new("tmux")
-        .args([
-            "-L",
-            &t.sock,
-            "send-keys",
-            "-t",
-            "t",
-            "-l",
-            r#"net.host:exec("sleep 30")"#,
-        ])
-        .status()
-        .unwrap();
+    t.keys(&["-l", r#"net.host:exec("sleep 30")"#]);
     t.keys(&["Enter"]);
     std::thread::sleep(Duration::from_millis(300));
     t.keys(&["C-c"]);
@@ -245,7 +121,7 @@ fn undo_reset_ctrl_c_history_and_ctrl_d() {
 #[test]
 fn sandbox_mode_vanishes_and_plain_mode_keeps_and_lists() {
     let sb = Sandbox::new();
-    let t = Term::start(&sb, "--sandbox");
+    let t = start(&sb, "--sandbox");
     t.line(r#"net.ns.add("inner")"#);
     t.keys(&["C-d"]);
     t.wait_for("EXIT=0");
@@ -254,7 +130,7 @@ fn sandbox_mode_vanishes_and_plain_mode_keeps_and_lists() {
         "",
         "a --sandbox REPL leaked into the outer sandbox"
     );
-    let t = Term::start(&sb, "");
+    let t = start(&sb, "");
     t.line(r#"net.ns.add("kept")"#);
     t.keys(&["C-d"]);
     let s = t.wait_for("EXIT=0");

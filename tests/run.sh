@@ -8,12 +8,15 @@ cd "$(dirname "$0")/.."
 # program:package pairs (Debian)
 need="ip:iproute2 tc:iproute2 iptables:iptables nft:nftables ping:iputils-ping ps:procps python3:python3 curl:curl
       socat:socat iperf3:iperf3 sshd:openssh-server ssh:openssh-client ssh-keygen:openssh-client
-      tmux:tmux nsenter:util-linux unshare:util-linux getent:libc-bin ss:iproute2"
+      tmux:tmux nsenter:util-linux unshare:util-linux getent:libc-bin ss:iproute2 man:man-db
+      cc:gcc bash:bash"
 missing=""
 for pair in $need; do
   prog=${pair%%:*} pkg=${pair#*:}
   command -v "$prog" >/dev/null 2>&1 || [ -x "/usr/sbin/$prog" ] || missing="$missing $pkg"
 done
+# Completion tests load bash-completion's own script into a real bash.
+[ -f /usr/share/bash-completion/bash_completion ] || missing="$missing bash-completion"
 if [ -n "$missing" ]; then
   echo "tests/run.sh: installing:$missing"
   apt-get update -qq

@@ -325,7 +325,10 @@ fn scenarios_are_listed_with_descriptions_and_params() {
     let t = common::text(&o);
     assert!(o.status.success(), "{t}");
     assert!(
-        t.contains("two-namespaces") && t.contains("seed 001") && t.contains("left=\"left\""),
+        t.contains("two-namespaces")
+            && t.contains("joined by a bridge")
+            && !t.contains("seed ")
+            && t.contains("left=\"left\""),
         "{t}"
     );
     assert!(

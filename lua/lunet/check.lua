@@ -1,10 +1,27 @@
 --- lunet.check: helpers for a scenario's `check` function. Each one proves a
 --- claim with real traffic and, when it does not hold, raises an error that
 --- says what was expected and what was seen. In a scenario they are methods
---- of `s`: `s:expect_ping(left, "10.0.0.1")`.
+--- of `s`: `s:expect_ping(left, "10.0.0.1")`. A namespace is an `Ns` or its
+--- name: `s:expect_ping("left", "10.0.0.1")`.
 local M = {}
 
 local function name(ns) return ns and ns.name or tostring(ns) end
+
+--- An `Ns` given as one or as a name (`"host"`: lunet's own).
+---@param ns Ns|string
+---@param f string the helper, for the error
+---@return Ns
+local function as_ns(ns, f)
+  if type(ns) == "string" then
+    if ns == "host" then return net.host end
+    if not net.ns.exists(ns) then error(("s:%s: namespace %q does not exist"):format(f, ns), 3) end
+    return net.ns.get(ns)
+  end
+  if type(ns) ~= "userdata" or not tostring(ns):find("^Ns%(") then
+    error(("s:%s: argument #1 (ns) must be a namespace (Ns or name), got %s"):format(f, type(ns)), 3)
+  end
+  return ns
+end
 
 --- Records a claim that held.
 ---@param msg string
@@ -25,10 +42,11 @@ end
 ---@field timeout? integer seconds per attempt (default 1)
 
 --- `ns` reaches `addr` by ping (a few tries: neighbours may still be resolving).
----@param ns Ns
+---@param ns Ns|string
 ---@param addr string
 ---@param opts? lunet.PingOpts
 function M:expect_ping(ns, addr, opts)
+  ns = as_ns(ns, "expect_ping")
   opts = opts or {}
   for _ = 1, opts.tries or 3 do
     local ok, rtt = ns:ping(addr, { timeout = opts.timeout or 1 })
@@ -41,9 +59,10 @@ function M:expect_ping(ns, addr, opts)
 end
 
 --- `ns` does NOT reach `addr` by ping.
----@param ns Ns
+---@param ns Ns|string
 ---@param addr string
 function M:expect_no_ping(ns, addr)
+  ns = as_ns(ns, "expect_no_ping")
   local ok, rtt = ns:ping(addr, { timeout = 1 })
   if ok then
     error(("check failed: expected %s not to reach %s, but it answered in %.3f ms"):format(name(ns), addr, rtt or 0), 2)
@@ -52,11 +71,12 @@ function M:expect_no_ping(ns, addr)
 end
 
 --- `ns` opens a TCP connection to `addr`:`port` (retried for a few seconds: servers take a moment to start).
----@param ns Ns
+---@param ns Ns|string
 ---@param addr string
 ---@param port integer
 ---@param opts? {tries?: integer}
 function M:expect_tcp(ns, addr, port, opts)
+  ns = as_ns(ns, "expect_tcp")
   local err
   for i = 1, (opts and opts.tries) or 30 do
     local ok
@@ -72,6 +92,7 @@ end
 
 --- `ns` cannot open a TCP connection to `addr`:`port`.
 function M:expect_no_tcp(ns, addr, port)
+  ns = as_ns(ns, "expect_no_tcp")
   local ok = ns:tcp_connect(addr, port, { timeout = 1 })
   if ok then
     error(("check failed: expected %s not to connect to %s port %d, but it did"):format(name(ns), addr, port), 2)
@@ -80,11 +101,12 @@ function M:expect_no_tcp(ns, addr, port)
 end
 
 --- An HTTP GET of `url` from `ns` (with curl) returns a body matching the Lua `pattern`.
----@param ns Ns
+---@param ns Ns|string
 ---@param url string
 ---@param pattern string
 ---@return string body
 function M:expect_http(ns, url, pattern)
+  ns = as_ns(ns, "expect_http")
   local r
   for i = 1, 30 do
     r = ns:exec({ "curl", "-sS", "--max-time", "2", url }, { check = false })

@@ -1,5 +1,7 @@
 //! The command line: `lunet run FILE`, `lunet -e CODE`, `--sandbox`, `-v`.
 
+mod complete;
+mod enter;
 mod sandbox;
 mod scenario;
 pub mod script;
@@ -28,6 +30,7 @@ pub use sandbox::STATE_DIR;
         lunet run lab.lua                      a script (rolled back if it fails or is interrupted)\n  \
         lunet up lab.sh; lunet down lab        an existing ip script, journaled (convert: as Lua)\n  \
         lunet status; lunet down run-lab-4242  what a finished run left, and undoing it\n  \
+        lunet shell left                       a shell inside namespace left\n  \
         lunet --sandbox -e 'print(net.ns.add(\"a\"))'"
 )]
 pub struct Cli {
@@ -37,9 +40,10 @@ pub struct Cli {
     /// Trace every change as the equivalent `ip` command
     #[arg(short, long, global = true)]
     pub verbose: bool,
-    /// On an uncaught error, a signal (INT, TERM, HUP) or os.exit(CODE ≠ 0), leave what
-    /// the script made instead of rolling it back (`lunet down NAME` undoes it later)
-    #[arg(long, global = true)]
+    /// For -e CODE and a script on standard input: on an uncaught error, a signal (INT,
+    /// TERM, HUP) or os.exit(CODE ≠ 0), leave what it made instead of rolling it back
+    /// (`lunet down NAME` undoes it later)
+    #[arg(long)]
     pub keep_on_error: bool,
     /// Run a chunk of Lua
     #[arg(short = 'e', value_name = "CODE")]
@@ -58,10 +62,15 @@ pub enum Command {
     /// made something, `lunet status` lists it and `lunet down run-SCRIPT-PID` undoes it.
     /// SIGINT, SIGTERM, SIGHUP and os.exit(CODE ≠ 0) roll back and exit with 130, 143, 129 or CODE.
     Run {
-        /// The Lua script
+        /// On an uncaught error, a signal (INT, TERM, HUP) or os.exit(CODE ≠ 0), leave what
+        /// the script made instead of rolling it back (`lunet down NAME` undoes it later)
+        #[arg(long)]
+        keep_on_error: bool,
+        /// The Lua script to run (`arg[0]`)
+        #[arg(value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
         file: PathBuf,
-        /// Handed to the script (`arg[1]`…, and `...`)
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        /// Handed to the script as `arg[1]`, `arg[2]`… (and as `...`)
+        #[arg(value_name = "ARGS", trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
     /// Bring a scenario up: its setup, then its check (rolled back if either fails)
@@ -71,7 +80,8 @@ pub enum Command {
     /// does not understand is refused by file, line and word, nothing changed), then
     /// run as the instance named after the file (lab.sh → lab; `lunet down lab`).
     Up {
-        /// A bundled or user scenario name, a Lua file, or an ip script (FILE.sh)
+        /// A scenario: its name (bundled, or in $LUNET_PATH or ~/.config/lunet/scenarios), a Lua file, or an ip script (FILE.sh)
+        #[arg(value_name = "SCENARIO")]
         scenario: String,
         /// Override a param: --set key=value (typed like its default)
         #[arg(long = "set", value_name = "KEY=VALUE")]
@@ -83,7 +93,7 @@ pub enum Command {
     /// in the journal, so `down` again retries just that.
     Down {
         /// A scenario's name or file, or a run's name as `lunet status` shows it (run-lab-4242)
-        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        #[arg(value_name = "INSTANCE", required_unless_present = "all", conflicts_with = "all")]
         name: Option<String>,
         /// Every scenario and run in the state dir, newest first, going on past failures
         #[arg(long)]
@@ -93,23 +103,32 @@ pub enum Command {
         forget: bool,
     },
     /// Run a scenario's check against what is up
-    Check { scenario: String },
+    Check {
+        /// A scenario that is up: its name or file
+        #[arg(value_name = "SCENARIO")]
+        scenario: String,
+    },
     /// Scenarios that are up and what runs left, with what each made
     Status {
-        /// One scenario or run
+        /// Only this scenario or run (exit status 1 if it is not up)
+        #[arg(value_name = "INSTANCE")]
         name: Option<String>,
     },
     /// Bundled and user scenarios, with descriptions and params
     Scenarios,
     /// Namespaces, links, addresses and routes
     Show {
-        /// One namespace (or `host`)
+        /// Only this namespace (`host`: lunet's own)
+        #[arg(value_name = "NS")]
         ns: Option<String>,
+        /// As JSON: an array of {name, links, addrs, routes}, each entry shaped like the Lua tables
+        /// of ns:links(), ns:addrs(), ns:routes()
         #[arg(long)]
         json: bool,
     },
     /// The live topology as a picture (Graphviz)
     Graph {
+        /// dot: Graphviz source; svg: a picture (needs Graphviz's `dot`)
         #[arg(long, default_value = "dot", value_parser = ["dot", "svg"])]
         format: String,
     },
@@ -126,9 +145,56 @@ pub enum Command {
     ///
     /// The plan is itself an ip script that `lunet up PLAN.sh` accepts.
     Plan {
+        /// A scenario: its name, or a file
+        #[arg(value_name = "SCENARIO")]
         scenario: String,
+        /// Override a param: --set key=value (typed like its default)
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
+    },
+    /// Run a command inside a namespace, as `ip netns exec NS CMD` does (/etc/netns/NS bound
+    /// over /etc, /sys remounted); its stdin, stdout, stderr and exit status are lunet's
+    Exec {
+        /// The namespace (`host`: lunet's own)
+        #[arg(value_name = "NS")]
+        ns: String,
+        /// The program and its arguments (after `--`)
+        #[arg(
+            value_name = "CMD",
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true
+        )]
+        cmd: Vec<String>,
+    },
+    /// An interactive shell inside a namespace ($SHELL, else /bin/sh), with LUNET_NS=NS
+    /// exported and the prompt starting with [NS]
+    Shell {
+        /// The namespace (`host`: lunet's own)
+        #[arg(value_name = "NS")]
+        ns: String,
+    },
+    /// Print a completion script: `source <(lunet completions bash)`; scenario, instance and
+    /// namespace names are completed from what is there when you press Tab
+    Completions {
+        /// The shell to complete for
+        #[arg(value_name = "SHELL", value_parser = ["bash", "zsh", "fish"])]
+        shell: String,
+    },
+    /// Print lunet's man page (roff): `lunet man | man -l -`
+    Man,
+    /// Write LuaCATS definitions of the whole Lua API (lunet.d.lua) and a .luarc.json into DIR,
+    /// so an editor with lua-language-server completes and checks scenario files there
+    Types {
+        /// The folder to write into (made if missing), e.g. a folder of scenarios
+        #[arg(value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
+        dir: PathBuf,
+    },
+    /// Names for shell completion: scenarios, instances or namespaces (used by the scripts)
+    #[command(name = "__complete", hide = true)]
+    Complete {
+        #[arg(value_parser = ["scenarios", "instances", "namespaces"])]
+        kind: String,
     },
 }
 
@@ -214,6 +280,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         verbose: cli.verbose,
         sandbox: cli.sandbox,
     };
+    let mut keep = cli.keep_on_error;
     let action = match (cli.exec, cli.command) {
         (Some(_), Some(_)) => bail!("-e CODE cannot be combined with a command"),
         (Some(code), None) => Action::Script(script::Chunk {
@@ -224,7 +291,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             origin: "run:-e".into(),
         }),
         // An ip script is brought up as a scenario named after the file (`lab.sh` → lab).
-        (None, Some(Command::Run { file, args })) if file.to_string_lossy().ends_with(".sh") => {
+        (None, Some(Command::Run { file, args, .. })) if file.to_string_lossy().ends_with(".sh") => {
             if !args.is_empty() {
                 bail!("{}: an ip script takes no arguments", file.display());
             }
@@ -233,7 +300,15 @@ fn dispatch(cli: Cli) -> Result<()> {
                 sets: vec![],
             })
         }
-        (None, Some(Command::Run { file, args })) => {
+        (
+            None,
+            Some(Command::Run {
+                file,
+                args,
+                keep_on_error,
+            }),
+        ) => {
+            keep |= keep_on_error;
             let source = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let name = file.display().to_string();
             let stem = file
@@ -270,7 +345,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         sandbox::enter()?;
     }
     match action {
-        Action::Script(chunk) => script::run(chunk, g.verbose, g.sandbox, cli.keep_on_error),
+        Action::Script(chunk) => script::run(chunk, g.verbose, g.sandbox, keep),
         Action::Repl => crate::repl::run(&g),
         Action::Command(cmd) => match cmd {
             Command::Up { scenario: s, sets } => scenario::up(&g, &s, &sets),
@@ -282,6 +357,12 @@ fn dispatch(cli: Cli) -> Result<()> {
             Command::Convert { file } => scenario::convert(&file),
             Command::Show { ns, json } => show::show(&g, ns.as_deref(), json),
             Command::Graph { format } => show::graph(&g, &format),
+            Command::Exec { ns, cmd } => enter::exec(&ns, &cmd),
+            Command::Shell { ns } => enter::shell(&ns),
+            Command::Completions { shell } => complete::script(&shell),
+            Command::Man => complete::man(),
+            Command::Types { dir } => crate::luabind::docs::write_types(&dir),
+            Command::Complete { kind } => complete::names(&kind),
             Command::Run { .. } => unreachable!("a script is an Action::Script"),
         },
     }

@@ -102,10 +102,56 @@ pub fn find(spec: &str) -> Result<Source> {
             return from_file(&p);
         }
     }
-    match crate::bundled::scenario(spec) {
-        Some(text) => Ok(Source { origin: format!("bundled:{spec}"), text: text.to_string() }),
-        None => bail!("no scenario {spec:?} (not a file, not in $LUNET_PATH or ~/.config/lunet/scenarios, not bundled; `lunet scenarios` lists them)"),
+    if let Some(text) = crate::bundled::scenario(spec) {
+        return Ok(Source {
+            origin: format!("bundled:{spec}"),
+            text: text.to_string(),
+        });
     }
+    // A scenario whose `name` is not its file's name.
+    if let Some(src) = by_name(spec)? {
+        return Ok(src);
+    }
+    bail!("no scenario {spec:?} (not a file, not in $LUNET_PATH or ~/.config/lunet/scenarios, not bundled; `lunet scenarios` lists them)")
+}
+
+/// Every scenario file: the user's directories in order, then the bundled ones.
+fn all_sources() -> Result<Vec<Source>> {
+    let mut sources = vec![];
+    for d in user_dirs() {
+        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let mut files: Vec<PathBuf> = rd
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "lua"))
+            .collect();
+        files.sort();
+        for f in files {
+            sources.push(from_file(&f)?);
+        }
+    }
+    for (n, text) in crate::bundled::SCENARIOS {
+        sources.push(Source {
+            origin: format!("bundled:{n}"),
+            text: text.to_string(),
+        });
+    }
+    Ok(sources)
+}
+
+/// The first scenario (in `lunet scenarios` order) whose `name` field is `name`; each
+/// file is loaded in plan mode, where nothing is changed.
+fn by_name(name: &str) -> Result<Option<Source>> {
+    let sess = Session::new(false, false, true)?;
+    for src in all_sources()? {
+        let Ok(scen) = sess.rt.block_on(load(&sess.lua, &src)) else {
+            continue;
+        };
+        if scen.get::<String>("name").is_ok_and(|n| n == name) {
+            return Ok(Some(src));
+        }
+    }
+    Ok(None)
 }
 
 fn source_of(meta: &Meta) -> Result<Source> {
@@ -690,26 +736,7 @@ fn describe_params(p: &Table) -> String {
 pub fn list(g: &Global) -> Result<()> {
     let sess = Session::new(g.verbose, false, true)?;
     let mut seen = std::collections::HashSet::new();
-    let mut sources = vec![];
-    for d in user_dirs() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
-        let mut files: Vec<PathBuf> = rd
-            .filter_map(|e| e.ok())
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "lua"))
-            .collect();
-        files.sort();
-        for f in files {
-            sources.push(from_file(&f)?);
-        }
-    }
-    for (n, text) in crate::bundled::SCENARIOS {
-        sources.push(Source {
-            origin: format!("bundled:{n}"),
-            text: text.to_string(),
-        });
-    }
-    for src in sources {
+    for src in all_sources()? {
         let scen = match sess.rt.block_on(load(&sess.lua, &src)) {
             Ok(s) => s,
             Err(e) => {
@@ -754,4 +781,25 @@ pub fn plan(_g: &Global, spec: &str, sets: &[String]) -> Result<()> {
         let s = context(lua, &name, &p)?;
         call(&scen, "setup", &p, &s).await.map(|_| ())
     })
+}
+
+/// Scenario names for completion: user files (by file name) and bundled ones,
+/// without running any of them.
+pub fn names() -> Vec<String> {
+    let mut v: Vec<String> = vec![];
+    for d in user_dirs() {
+        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        for e in rd.filter_map(|e| e.ok()) {
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "lua") {
+                if let Some(stem) = p.file_stem() {
+                    v.push(stem.to_string_lossy().into_owned());
+                }
+            }
+        }
+    }
+    v.extend(crate::bundled::SCENARIOS.iter().map(|(n, _)| n.to_string()));
+    v.sort();
+    v.dedup();
+    v
 }

@@ -1,7 +1,6 @@
 //! `lunet show` (namespaces, links with their shapes, addresses, routes) and `lunet graph`
 //! (the live topology as Graphviz), read straight from the kernel.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
@@ -29,9 +28,11 @@ async fn view(net: &Net, id: &NsId) -> Result<NsView> {
         table: Some(route::MAIN_TABLE),
         ..Default::default()
     };
+    let mut links = link::list(&ns).await.map_err(|e| anyhow!("{e}"))?;
+    link::resolve_peers(net, &ns, &mut links).await;
     Ok(NsView {
         name: id.to_string(),
-        links: link::list(&ns).await.map_err(|e| anyhow!("{e}"))?,
+        links,
         addrs: addr::list(&ns, None).await.map_err(|e| anyhow!("{e}"))?,
         routes: route::list(&ns, &main).await.map_err(|e| anyhow!("{e}"))?,
     })
@@ -86,8 +87,10 @@ pub fn show(g: &Global, only: Option<&str>, json: bool) -> Result<()> {
             if let Some(m) = &l.master {
                 extra.push(format!("master {m}"));
             }
-            if let Some(p) = &l.peer {
-                extra.push(format!("peer {p}"));
+            match (&l.peer, &l.peer_ns) {
+                (Some(p), Some(pns)) if *pns != v.name => extra.push(format!("peer {p} in {pns}")),
+                (Some(p), _) => extra.push(format!("peer {p}")),
+                _ => {}
             }
             if let Some(sh) = &l.shape {
                 extra.push(format!("shaped: {sh}"));
@@ -123,8 +126,12 @@ pub fn show(g: &Global, only: Option<&str>, json: bool) -> Result<()> {
     Ok(())
 }
 
+/// A Graphviz string: quotes and backslashes escaped, line breaks as `\n` (a new line in a label).
 fn q(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+    format!(
+        "\"{}\"",
+        s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    )
 }
 
 /// The topology as Graphviz: a cluster per namespace, an edge per veth pair, dashed edges to masters.
@@ -142,7 +149,7 @@ fn dot(views: &[NsView]) -> String {
             let label = std::iter::once(l.name.clone())
                 .chain(addrs)
                 .collect::<Vec<_>>()
-                .join("\\n");
+                .join("\n");
             let shape = if l.kind.as_deref() == Some("bridge") {
                 ", shape=ellipse"
             } else {
@@ -156,15 +163,10 @@ fn dot(views: &[NsView]) -> String {
         }
         s += "  }\n";
     }
-    // veth pairs: ends point at each other's ifindex.
-    let mut by_index: BTreeMap<(usize, u32), &LinkInfo> = BTreeMap::new();
-    for (i, v) in views.iter().enumerate() {
-        for l in &v.links {
-            by_index.insert((i, l.index), l);
-        }
-    }
+    // veth pairs: each end names its peer and the peer's namespace (resolved from the
+    // kernel's netnsid), so an edge joins (namespace, name) to (namespace, name).
     let mut done = std::collections::HashSet::new();
-    for (i, v) in views.iter().enumerate() {
+    for v in views {
         for l in &v.links {
             if let Some(m) = &l.master {
                 s += &format!(
@@ -173,23 +175,21 @@ fn dot(views: &[NsView]) -> String {
                     q(&format!("{}/{m}", v.name))
                 );
             }
-            let Some(pi) = l.peer_index else { continue };
-            if l.kind.as_deref() != Some("veth") || done.contains(&(i, l.index)) {
+            if l.kind.as_deref() != Some("veth") {
                 continue;
             }
-            let peer = views.iter().enumerate().find_map(|(j, w)| {
-                let p = by_index.get(&(j, pi))?;
-                (p.kind.as_deref() == Some("veth") && p.peer_index == Some(l.index) && (j, pi) != (i, l.index))
-                    .then(|| (j, p.name.clone(), w.name.clone()))
-            });
-            if let Some((j, pname, wname)) = peer {
-                done.insert((i, l.index));
-                done.insert((j, pi));
-                s += &format!(
-                    "  {} -- {};\n",
-                    q(&format!("{}/{}", v.name, l.name)),
-                    q(&format!("{wname}/{pname}"))
-                );
+            let (Some(peer), Some(pns)) = (&l.peer, &l.peer_ns) else {
+                continue;
+            };
+            let a = format!("{}/{}", v.name, l.name);
+            let b = format!("{pns}/{peer}");
+            let key = if a < b {
+                (a.clone(), b.clone())
+            } else {
+                (b.clone(), a.clone())
+            };
+            if done.insert(key) {
+                s += &format!("  {} -- {};\n", q(&a), q(&b));
             }
         }
     }

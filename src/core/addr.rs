@@ -13,10 +13,25 @@ use super::names::Cidr;
 use super::net::Namespace;
 
 /// One line of `ip -j addr`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AddrInfo {
     pub dev: String,
     pub cidr: Cidr,
+}
+
+/// The shape users see, in Lua and in `lunet show --json` alike:
+/// `{dev, family, cidr = "10.0.0.1/24", address, prefix}`.
+impl serde::Serialize for AddrInfo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("AddrInfo", 5)?;
+        st.serialize_field("dev", &self.dev)?;
+        st.serialize_field("family", self.family())?;
+        st.serialize_field("cidr", &self.cidr.to_string())?;
+        st.serialize_field("address", &self.cidr.addr.to_string())?;
+        st.serialize_field("prefix", &self.cidr.prefix)?;
+        st.end()
+    }
 }
 
 impl AddrInfo {

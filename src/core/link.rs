@@ -27,7 +27,7 @@ pub struct LinkInfo {
     pub mtu: u32,
     pub mac: Option<String>,
     pub master: Option<String>,
-    /// For a veth: the peer's name when it is in the same namespace.
+    /// For a veth: the peer's name (also in another namespace, once `resolve_peers` ran).
     pub peer: Option<String>,
     /// For a veth: the peer's ifindex (in its own namespace).
     pub peer_index: Option<u32>,
@@ -37,6 +37,12 @@ pub struct LinkInfo {
     /// How its egress is conditioned, read back from a tbf or netem root qdisc.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shape: Option<ShapeSpec>,
+    /// For a veth: the namespace its peer is in (`host` for lunet's own), from `resolve_peers`.
+    pub peer_ns: Option<String>,
+    /// For a veth whose peer is in another namespace: that namespace's id as this one
+    /// knows it (IFLA_LINK_NETNSID), resolved to a name by `resolve_peers`.
+    #[serde(skip)]
+    pub link_netnsid: Option<i32>,
 }
 
 fn missing(ns: &Namespace, dev: &str) -> Error {
@@ -401,16 +407,18 @@ fn info_of(m: &LinkMessage, names: &HashMap<u32, String>) -> LinkInfo {
         peer_index: None,
         qdisc: None,
         shape: None,
+        peer_ns: None,
+        link_netnsid: None,
     };
     let mut link = None;
-    let mut other_ns = false;
+    let mut other_ns = None;
     for a in &m.attributes {
         match a {
             LinkAttribute::Mtu(v) => info.mtu = *v,
             LinkAttribute::Address(b) if b.len() == 6 => info.mac = Some(format_mac(b)),
             LinkAttribute::Controller(i) => info.master = names.get(i).cloned(),
             LinkAttribute::Link(i) => link = Some(*i),
-            LinkAttribute::LinkNetNsId(_) => other_ns = true,
+            LinkAttribute::LinkNetNsId(id) => other_ns = Some(*id),
             LinkAttribute::LinkInfo(infos) => {
                 for i in infos {
                     if let NlInfo::Kind(k) = i {
@@ -423,9 +431,82 @@ fn info_of(m: &LinkMessage, names: &HashMap<u32, String>) -> LinkInfo {
     }
     if info.kind.as_deref() == Some("veth") {
         info.peer_index = link;
-        if !other_ns {
+        info.link_netnsid = other_ns;
+        if other_ns.is_none() {
             info.peer = link.and_then(|i| names.get(&i).cloned());
         }
     }
     info
+}
+
+/// The id namespace `ns` knows the namespace of `target` by (`ip netns list-id`), if any.
+async fn nsid_of(ns: &Namespace, target: &std::fs::File) -> Option<i32> {
+    use futures::StreamExt;
+    use netlink_packet_route::nsid::{NsidAttribute, NsidMessage};
+    use netlink_packet_route::RouteNetlinkMessage;
+    use rtnetlink::packet_core::{NetlinkMessage, NetlinkPayload, NLM_F_REQUEST};
+    let mut msg = NsidMessage::default();
+    msg.attributes = vec![NsidAttribute::Fd(target.as_raw_fd() as u32)];
+    let mut req = NetlinkMessage::from(RouteNetlinkMessage::GetNsId(msg));
+    req.header.flags = NLM_F_REQUEST;
+    let mut nl = ns.nl.clone();
+    let mut resp = nl.request(req).ok()?;
+    while let Some(m) = resp.next().await {
+        if let NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewNsId(m)) = m.payload {
+            return m.attributes.iter().find_map(|a| match a {
+                NsidAttribute::Id(id) if *id >= 0 => Some(*id),
+                _ => None,
+            });
+        }
+    }
+    None
+}
+
+/// Fills in `peer_ns` of every veth in `links` (listed in `ns`), and `peer` of those
+/// whose peer is in another namespace: the kernel gives that namespace only as an id
+/// (IFLA_LINK_NETNSID) local to `ns`, matched here against the host namespace and
+/// every one in /run/netns, as `ip link` does. A peer in a namespace with no name stays unknown.
+pub async fn resolve_peers(net: &Net, ns: &Namespace, links: &mut [LinkInfo]) {
+    for l in links
+        .iter_mut()
+        .filter(|l| l.peer_index.is_some() && l.link_netnsid.is_none())
+    {
+        l.peer_ns = Some(ns.id.to_string());
+    }
+    if !links.iter().any(|l| l.link_netnsid.is_some()) {
+        return;
+    }
+    let mut known: HashMap<i32, super::NsId> = HashMap::new();
+    let mut others = vec![super::NsId::Host];
+    others.extend(
+        super::netns::list()
+            .unwrap_or_default()
+            .into_iter()
+            .map(super::NsId::Named),
+    );
+    for id in others.into_iter().filter(|id| *id != ns.id) {
+        let file = match &id {
+            super::NsId::Named(n) => super::netns::open(n).ok(),
+            super::NsId::Host => net.ns(&id).await.ok().and_then(|h| h.file.try_clone().ok()),
+        };
+        if let Some(nsid) = match &file {
+            Some(f) => nsid_of(ns, f).await,
+            None => None,
+        } {
+            known.insert(nsid, id);
+        }
+    }
+    for l in links.iter_mut() {
+        let (Some(nsid), Some(pi)) = (l.link_netnsid, l.peer_index) else {
+            continue;
+        };
+        let Some(id) = known.get(&nsid) else { continue };
+        l.peer_ns = Some(id.to_string());
+        if let Ok(peer_ns) = net.ns(id).await {
+            let mut s = peer_ns.nl.link().get().match_index(pi).execute();
+            if let Ok(Some(m)) = s.try_next().await {
+                l.peer = ifname(&m);
+            }
+        }
+    }
 }

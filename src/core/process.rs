@@ -40,6 +40,9 @@ pub struct ExecSpec {
     pub stdin: Option<Vec<u8>>,
     pub timeout: Option<Duration>,
     pub iso: Isolation,
+    /// The program gets lunet's terminal (stdin, stdout, stderr inherited); an `exec`
+    /// makes its process group the terminal's foreground group while it runs.
+    pub tty: bool,
 }
 
 impl ExecSpec {
@@ -97,6 +100,8 @@ struct ChildSetup {
     uts: Option<CString>,
     ipc: bool,
     pid: bool,
+    /// Take the terminal on fd 0 (`tcsetpgrp`) for the process group the child leads.
+    foreground: bool,
 }
 
 fn c(s: &str) -> CString {
@@ -164,6 +169,7 @@ impl ChildSetup {
             uts: iso.uts.as_deref().map(c),
             ipc: iso.ipc,
             pid: iso.pid,
+            foreground: false,
         })
     }
 
@@ -178,6 +184,9 @@ impl ChildSetup {
         };
         // SAFETY: plain system calls on fds and C strings prepared before fork.
         unsafe {
+            if self.foreground {
+                take_terminal(libc::getpgrp());
+            }
             if let Some(fd) = &self.netns {
                 check(libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET))?;
             }
@@ -223,6 +232,25 @@ impl ChildSetup {
             }
         }
         Ok(())
+    }
+}
+
+/// Makes `pgrp` the foreground process group of the terminal on fd 0, if it is
+/// one. SIGTTOU is blocked meanwhile: a background group may not otherwise do this.
+/// Async-signal-safe.
+fn take_terminal(pgrp: libc::pid_t) {
+    // SAFETY: isatty, sigprocmask and tcsetpgrp on fd 0 and local signal sets.
+    unsafe {
+        if libc::isatty(0) != 1 {
+            return;
+        }
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTTOU);
+        libc::sigprocmask(libc::SIG_BLOCK, &set, &mut old);
+        libc::tcsetpgrp(0, pgrp);
+        libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
     }
 }
 
@@ -295,11 +323,19 @@ unsafe fn become_pid1() -> std::io::Result<()> {
 /// The process is started with `LUNET_OWNER=<tag>` (set last: the user's `env` cannot
 /// override it) and as the leader of a process group of its own (out of the
 /// terminal's group too: Ctrl-C in lunet does not reach it).
-fn command(ns: &NsId, ns_file: Option<&File>, spec: &ExecSpec, tag: &str) -> Result<tokio::process::Command> {
+/// With `spec.tty` and `foreground`, the new group also takes the terminal.
+fn command(
+    ns: &NsId,
+    ns_file: Option<&File>,
+    spec: &ExecSpec,
+    tag: &str,
+    foreground: bool,
+) -> Result<tokio::process::Command> {
     let Some(prog) = spec.argv.first() else {
         return Err(Error::new("empty command"));
     };
-    let setup = ChildSetup::new(ns, ns_file, &spec.iso)?;
+    let mut setup = ChildSetup::new(ns, ns_file, &spec.iso)?;
+    setup.foreground = spec.tty && foreground;
     let mut cmd = tokio::process::Command::new(prog);
     cmd.args(&spec.argv[1..]);
     for (k, v) in &spec.env {
@@ -364,16 +400,31 @@ async fn read_all(pipe: Option<impl tokio::io::AsyncRead + Unpin>) -> std::io::R
 /// says `timed_out`; if this future is dropped before the end, the same happens.
 pub async fn exec(ns: &NsId, ns_file: Option<&File>, spec: &ExecSpec, tag: &str) -> Result<ExecResult> {
     let tag = if tag.is_empty() { new_tag() } else { tag.to_string() };
-    let mut cmd = command(ns, ns_file, spec, &tag)?;
-    cmd.stdin(if spec.stdin.is_some() {
-        Stdio::piped()
+    let mut cmd = command(ns, ns_file, spec, &tag, true)?;
+    if spec.tty {
+        cmd.stdin(if spec.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::inherit()
+        })
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit());
     } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
+        cmd.stdin(if spec.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    }
     let child = cmd.spawn().map_err(|e| spawn_error(spec, e))?;
     let pid = child.id().map(|p| p as i32).unwrap_or(0);
+    // The terminal comes back to lunet however the program ends (also on a timeout or Ctrl-C).
+    let _terminal = spec.tty.then(|| {
+        take_terminal(pid);
+        Terminal
+    });
     let mut tree = ExecTree {
         child,
         target: KillTarget {
@@ -426,6 +477,49 @@ pub async fn exec(ns: &NsId, ns_file: Option<&File>, spec: &ExecSpec, tag: &str)
     })
 }
 
+/// Gives the terminal back to lunet's own process group when dropped.
+struct Terminal;
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        // SAFETY: getpgrp cannot fail.
+        take_terminal(unsafe { libc::getpgrp() });
+    }
+}
+
+/// `ip netns exec NS PROG ARGS…` in place: this process joins the namespace (a
+/// mount namespace of its own, /sys remounted, /etc/netns/NAME bound over /etc)
+/// and becomes the program, which keeps the terminal, stdio, signals and exit
+/// status. Must be called while the process has one thread. Returns only on failure.
+pub fn exec_in_place(ns: &NsId, ns_file: Option<&File>, argv: &[String], env: &[(String, String)]) -> Error {
+    use std::os::unix::process::CommandExt;
+    let Some(prog) = argv.first() else {
+        return Error::new("empty command");
+    };
+    let setup = match ChildSetup::new(ns, ns_file, &Isolation::default()) {
+        Ok(s) => s,
+        Err(e) => return e,
+    };
+    let mut cmd = std::process::Command::new(prog);
+    cmd.args(&argv[1..]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    // SAFETY: `apply` only makes plain system calls on data prepared above.
+    unsafe {
+        cmd.pre_exec(move || setup.apply());
+    }
+    let e = cmd.exec();
+    let spec = ExecSpec {
+        argv: argv.to_vec(),
+        ..Default::default()
+    };
+    match e.raw_os_error() {
+        Some(libc::ENOENT) | Some(libc::EACCES) => spawn_error(&spec, e),
+        _ => Error::io(format!("cannot enter namespace {ns} to run {prog:?}"), e),
+    }
+}
+
 /// A background process started by `spawn`.
 pub struct Proc {
     pub pid: i32,
@@ -455,7 +549,7 @@ pub enum Output {
 /// leader of its own process group, with `LUNET_OWNER=<tag>` (empty: a fresh tag).
 pub fn spawn(ns: &NsId, ns_file: Option<&File>, spec: &ExecSpec, output: Output, tag: &str) -> Result<Proc> {
     let tag = if tag.is_empty() { new_tag() } else { tag.to_string() };
-    let mut cmd = command(ns, ns_file, spec, &tag)?;
+    let mut cmd = command(ns, ns_file, spec, &tag, false)?;
     let (log, log_path) = match output {
         Output::File(p) => {
             let f = std::fs::OpenOptions::new()
@@ -469,8 +563,15 @@ pub fn spawn(ns: &NsId, ns_file: Option<&File>, spec: &ExecSpec, output: Output,
         Output::Capture | Output::Null => (anonymous_file()?, None),
     };
     let dup = || log.try_clone().map_err(|e| Error::io("dup the log file", e));
-    cmd.stdin(Stdio::null());
-    cmd.stdout(Stdio::from(dup()?)).stderr(Stdio::from(dup()?));
+    if spec.tty {
+        // Its output goes to the terminal; it stays in a background group (it may not read it).
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::inherit())
+            .stderr(Stdio::inherit());
+    } else {
+        cmd.stdin(Stdio::null());
+        cmd.stdout(Stdio::from(dup()?)).stderr(Stdio::from(dup()?));
+    }
     let child = cmd.spawn().map_err(|e| spawn_error(spec, e))?;
     let pid = child.id().map(|p| p as i32).unwrap_or(-1);
     Ok(Proc {

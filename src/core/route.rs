@@ -29,6 +29,8 @@ pub struct RouteInfo {
     pub src: Option<IpAddr>,
     pub scope: String,
     pub proto: String,
+    /// `unicast`, `local`, `blackhole`, … (`type` in Lua and JSON)
+    #[serde(rename = "type")]
     pub kind: String,
 }
 

@@ -179,3 +179,29 @@ impl<T> Named<T> for core::Result<T> {
         self.map_err(|e| lerr(f, e))
     }
 }
+
+/// The `__index` fallback of lunet's objects: a key that is a method of another kind
+/// of object gives a function that says which object this is and the right call
+/// (instead of Lua's "attempt to call a nil value"); any other key is nil.
+pub fn wrong_object(lua: &mlua::Lua, kind: &'static str, this: String, key: Value) -> mlua::Result<Value> {
+    let Value::String(k) = key else { return Ok(Value::Nil) };
+    let k = k.to_str()?.to_string();
+    let Some(owner) = super::docs::owner_of(&k, kind) else {
+        return Ok(Value::Nil);
+    };
+    let what = match kind {
+        "ns" => "a namespace",
+        "link" => "an interface",
+        _ => "a process",
+    };
+    let (owner_name, hint) = match (owner, kind) {
+        ("link", _) => ("a Link", format!("ns:link(\"NAME\"):{k}(…)")),
+        ("ns", "link") => ("an Ns", format!("link.ns:{k}(…)")),
+        ("ns", _) => ("an Ns", format!("net.ns.get(\"NAME\"):{k}(…)")),
+        _ => ("a Proc", format!("ns:spawn(…):{k}(…)")),
+    };
+    let msg = format!("{kind}:{k}: {this} is {what}; {k} is {owner_name} method: {hint}");
+    Ok(Value::Function(lua.create_function(
+        move |_, _: mlua::MultiValue| Err::<(), _>(mlua::Error::runtime(msg.clone())),
+    )?))
+}

@@ -101,6 +101,17 @@ impl UserData for Link {
     }
 
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+        m.add_meta_method(MetaMethod::Index, |lua, this, key: Value| {
+            super::args::wrong_object(
+                lua,
+                "link",
+                {
+                    let (ns, name) = this.at();
+                    format!("Link({name}@{ns})")
+                },
+                key,
+            )
+        });
         m.add_meta_method(MetaMethod::ToString, |_, this, ()| {
             let (ns, name) = this.at();
             Ok(format!("Link({name}@{ns})"))
@@ -171,8 +182,9 @@ impl UserData for Link {
             let net = net(&lua);
             net.trace_read(|| format!("{} -j link show dev {dev}", ns.ip()));
             let handle = net.ns(&ns).await.named("link:info")?;
-            let info = link::get(&handle, &dev).await.named("link:info")?;
-            tables::link(&lua, &info)
+            let mut info = [link::get(&handle, &dev).await.named("link:info")?];
+            link::resolve_peers(&net, &handle, &mut info).await;
+            tables::link(&lua, &info[0])
         });
         m.add_async_method("shape", |lua, this, args: MultiValue| async move {
             let a = Args::new("link:shape", args);

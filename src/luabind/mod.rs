@@ -42,6 +42,7 @@ pub fn install(lua: &Lua, core: Rc<Net>) -> mlua::Result<Table> {
     t.set("host", Ns { id: NsId::Host })?;
     t.set("version", env!("CARGO_PKG_VERSION"))?;
     t.set("monitor", lua.create_async_function(monitor::monitor)?)?;
+    t.set("sleep", lua.create_async_function(process::sleep)?)?;
     t.set(
         "ip",
         lua.create_async_function(|lua, args: MultiValue| ipcmd::ip(lua, NsId::Host, "net.ip", args))?,
@@ -112,6 +113,7 @@ fn ns_module(lua: &Lua) -> mlua::Result<Table> {
         })?,
     )?;
     m.set("list", lua.create_function(|_, ()| netns::list().named("net.ns.list"))?)?;
+    m.set("each_exec", lua.create_async_function(process::each_exec)?)?;
     m.set(
         "delete",
         lua.create_async_function(|lua, args: MultiValue| async move {

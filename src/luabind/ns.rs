@@ -138,6 +138,9 @@ impl UserData for Ns {
     }
 
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+        m.add_meta_method(MetaMethod::Index, |lua, this, key: Value| {
+            super::args::wrong_object(lua, "ns", format!("Ns({})", this.id), key)
+        });
         m.add_meta_method(MetaMethod::ToString, |_, this, ()| Ok(format!("Ns({})", this.id)));
         m.add_meta_method(
             MetaMethod::Eq,
@@ -235,7 +238,8 @@ impl UserData for Ns {
                 return lua.create_table();
             }
             let ns = net.ns(&this.id).await.named("ns:links")?;
-            let links = link::list(&ns).await.named("ns:links")?;
+            let mut links = link::list(&ns).await.named("ns:links")?;
+            link::resolve_peers(&net, &ns, &mut links).await;
             tables::list(&lua, &links, tables::link)
         });
         m.add_async_method("addrs", |lua, this, args: MultiValue| async move {
@@ -372,6 +376,9 @@ impl UserData for Ns {
         });
         m.add_async_method("tcp_connect", |lua, this, args: MultiValue| async move {
             super::process::ns_tcp_connect(lua, this.id.clone(), args).await
+        });
+        m.add_async_method("wait_tcp", |lua, this, args: MultiValue| async move {
+            super::process::ns_wait_tcp(lua, this.id.clone(), args).await
         });
         m.add_async_method("hosts", |lua, this, args: MultiValue| async move {
             super::process::ns_hosts(lua, this.id.clone(), args).await

@@ -31,8 +31,10 @@ pub async fn end_owned(lua: &Lua, all: bool) {
     process::terminate_all(&ending, Duration::from_secs(1)).await;
 }
 
-const EXEC_KEYS: &[&str] = &["check", "stdin", "env", "cwd", "timeout", "pid", "uts", "ipc", "mount"];
-const SPAWN_KEYS: &[&str] = &["env", "cwd", "log", "keep", "pid", "uts", "ipc", "mount"];
+const EXEC_KEYS: &[&str] = &[
+    "check", "stdin", "env", "cwd", "timeout", "pid", "uts", "ipc", "mount", "tty",
+];
+const SPAWN_KEYS: &[&str] = &["env", "cwd", "log", "keep", "pid", "uts", "ipc", "mount", "tty"];
 
 /// `cmd`: an array of words, or a string split like a shell splits words.
 fn argv(f: &str, v: Value) -> mlua::Result<Vec<String>> {
@@ -134,6 +136,7 @@ fn spec(f: &str, argv: Vec<String>, o: &Opts) -> mlua::Result<ExecSpec> {
             ipc: o.bool("ipc")?.unwrap_or(false),
             mount: o.bool("mount")?.unwrap_or(false),
         },
+        tty: o.bool("tty")?.unwrap_or(false),
     })
 }
 
@@ -210,6 +213,12 @@ pub fn ns_spawn(lua: &Lua, ns: NsId, args: MultiValue) -> mlua::Result<LuaProc> 
     let argv = argv(a.f, a.get(1))?;
     let o = a.opts(2, SPAWN_KEYS)?;
     let spec = spec(a.f, argv, &o)?;
+    if spec.tty && !o.value("log")?.is_nil() {
+        return Err(fail(
+            a.f,
+            "options \"tty\" and \"log\" exclude each other (output goes to the terminal, or to the log)",
+        ));
+    }
     let output = match o.string("log")? {
         Some(p) => Output::File(p.into()),
         None => Output::Capture,
@@ -352,6 +361,9 @@ impl UserData for LuaProc {
     }
 
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+        m.add_meta_method(MetaMethod::Index, |lua, this, key: Value| {
+            super::args::wrong_object(lua, "proc", format!("Proc({})", this.0.pid), key)
+        });
         m.add_meta_method(MetaMethod::ToString, |_, this, ()| {
             let p = &this.0;
             let state = if p.alive() { "running" } else { "exited" };
@@ -417,4 +429,95 @@ pub async fn ns_tcp_connect(lua: Lua, ns: NsId, args: MultiValue) -> mlua::Resul
         Ok(()) => Ok((true, None)),
         Err(e) => Ok((false, Some(e.to_string()))),
     }
+}
+
+/// Seconds as a `Duration`: a non-negative number.
+fn seconds(f: &str, what: &str, v: &Value) -> mlua::Result<Duration> {
+    let s = match v {
+        Value::Integer(n) => *n as f64,
+        Value::Number(n) => *n,
+        other => {
+            return Err(fail(
+                f,
+                format!("{what} must be a number of seconds, got {}", type_name(other)),
+            ))
+        }
+    };
+    if !(0.0..=1e9).contains(&s) {
+        return Err(fail(f, format!("{what} must be 0 or more seconds, got {s}")));
+    }
+    Ok(Duration::from_secs_f64(s))
+}
+
+/// `net.sleep(seconds)`: an async wait (a signal or Ctrl-C ends it like any wait).
+pub async fn sleep(_lua: Lua, args: MultiValue) -> mlua::Result<()> {
+    let a = Args::new("net.sleep", args);
+    let d = seconds(a.f, "argument #1 (seconds)", &a.get(1))?;
+    tokio::time::sleep(d).await;
+    Ok(())
+}
+
+/// `ns:wait_tcp(addr, port, {timeout = 5})` → ok, err: connects again and again (every
+/// 0.1 s) from inside the namespace until it works or the time is up.
+pub async fn ns_wait_tcp(lua: Lua, ns: NsId, args: MultiValue) -> mlua::Result<(bool, Option<String>)> {
+    let a = Args::new("ns:wait_tcp", args);
+    let ip = crate::core::names::parse_ip("address", &a.string(1, "addr")?).named(a.f)?;
+    let port = a.integer(2, "port")?;
+    if !(1..=65535).contains(&port) {
+        return Err(fail(a.f, format!("port must be 1..65535, got {port}")));
+    }
+    let o = a.opts(3, &["timeout"])?;
+    let timeout = match o.value("timeout")? {
+        Value::Nil => Duration::from_secs(5),
+        v => seconds(a.f, "option \"timeout\"", &v)?,
+    };
+    let addr = std::net::SocketAddr::new(ip, port as u16);
+    let net = net(&lua);
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let err = match net
+            .tcp_connect(
+                &ns,
+                addr,
+                left.clamp(Duration::from_millis(100), Duration::from_secs(1)),
+            )
+            .await
+        {
+            Ok(()) => return Ok((true, None)),
+            Err(e) => e.to_string(),
+        };
+        if tokio::time::Instant::now() + Duration::from_millis(100) >= deadline {
+            return Ok((false, Some(format!("{err} (for {timeout:?})"))));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `net.ns.each_exec(cmd, opts)` → `{[name] = result}`: `ip -all netns exec`, one
+/// namespace after the other; `check` is false unless asked for.
+pub async fn each_exec(lua: Lua, args: MultiValue) -> mlua::Result<Table> {
+    let a = Args::new("net.ns.each_exec", args);
+    let argv = argv(a.f, a.get(1))?;
+    let opts = match a.get(2) {
+        Value::Nil => lua.create_table()?,
+        Value::Table(t) => t.clone(),
+        other => {
+            return Err(fail(
+                a.f,
+                format!("argument #2 (opts) must be a table, got {}", type_name(&other)),
+            ))
+        }
+    };
+    if opts.raw_get::<Value>("check")?.is_nil() {
+        opts.raw_set("check", false)?;
+    }
+    let o = Opts::new(a.f, opts, EXEC_KEYS)?;
+    let out = lua.create_table()?;
+    for name in crate::core::netns::list().named(a.f)? {
+        let ns = NsId::named(&name).named(a.f)?;
+        let r = exec(&lua, a.f, &ns, argv.clone(), &o).await?;
+        out.set(name, r)?;
+    }
+    Ok(out)
 }

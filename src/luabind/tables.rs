@@ -1,6 +1,6 @@
 //! Core results as plain Lua tables (the shapes `ip -j` users expect).
 
-use mlua::{Lua, Table};
+use mlua::{Lua, LuaSerdeExt, Table};
 
 use crate::core::addr::AddrInfo;
 use crate::core::link::LinkInfo;
@@ -8,18 +8,25 @@ use crate::core::qdisc::ShapeSpec;
 use crate::core::route::RouteInfo;
 use crate::core::rule::RuleInfo;
 
+/// The one shape of a core result, in Lua as in `lunet show --json`: its serde form
+/// (absent values are absent keys, arrays are plain tables).
+fn plain<T: serde::Serialize>(lua: &Lua, v: &T) -> mlua::Result<Table> {
+    let opts = mlua::serde::SerializeOptions::new()
+        .serialize_none_to_null(false)
+        .serialize_unit_to_null(false)
+        .set_array_metatable(false);
+    match lua.to_value_with(v, opts)? {
+        mlua::Value::Table(t) => Ok(t),
+        other => Err(mlua::Error::runtime(format!(
+            "expected a table, got {}",
+            other.type_name()
+        ))),
+    }
+}
+
 pub fn link(lua: &Lua, l: &LinkInfo) -> mlua::Result<Table> {
-    let t = lua.create_table()?;
-    t.set("name", l.name.as_str())?;
-    t.set("index", l.index)?;
-    t.set("kind", l.kind.as_deref())?;
-    t.set("up", l.up)?;
-    t.set("mtu", l.mtu)?;
-    t.set("mac", l.mac.as_deref())?;
-    t.set("master", l.master.as_deref())?;
-    t.set("peer", l.peer.as_deref())?;
-    t.set("peer_index", l.peer_index)?;
-    t.set("qdisc", l.qdisc.as_deref())?;
+    let t = plain(lua, l)?;
+    // The shape in the units link:shape takes (so `b:shape(a:info().shape)` copies it).
     if let Some(s) = &l.shape {
         t.set("shape", shape(lua, s)?)?;
     }
@@ -43,28 +50,11 @@ pub fn shape(lua: &Lua, s: &ShapeSpec) -> mlua::Result<Table> {
 }
 
 pub fn addr(lua: &Lua, a: &AddrInfo) -> mlua::Result<Table> {
-    let t = lua.create_table()?;
-    t.set("dev", a.dev.as_str())?;
-    t.set("family", a.family())?;
-    t.set("cidr", a.cidr.to_string())?;
-    t.set("address", a.cidr.addr.to_string())?;
-    t.set("prefix", a.cidr.prefix)?;
-    Ok(t)
+    plain(lua, a)
 }
 
 pub fn route(lua: &Lua, r: &RouteInfo) -> mlua::Result<Table> {
-    let t = lua.create_table()?;
-    t.set("family", r.family)?;
-    t.set("to", r.to.as_str())?;
-    t.set("via", r.via.map(|v| v.to_string()))?;
-    t.set("dev", r.dev.as_deref())?;
-    t.set("table", r.table)?;
-    t.set("metric", r.metric)?;
-    t.set("src", r.src.map(|v| v.to_string()))?;
-    t.set("scope", r.scope.as_str())?;
-    t.set("proto", r.proto.as_str())?;
-    t.set("type", r.kind.as_str())?;
-    Ok(t)
+    plain(lua, r)
 }
 
 pub fn rule(lua: &Lua, r: &RuleInfo) -> mlua::Result<Table> {

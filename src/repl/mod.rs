@@ -114,12 +114,12 @@ fn help_text(lua: &Lua, v: Value) -> mlua::Result<String> {
         other => return Ok(format!("no help for a {}", other.type_name())),
     };
     let found = docs::find(&name).or_else(|| {
-        ["ns:", "link:", "proc:", "net.ns.", "net."]
+        ["ns:", "link:", "proc:", "s:", "net.ns.", "net."]
             .iter()
             .find_map(|p| docs::find(&format!("{p}{name}")))
     });
     Ok(match found {
-        Some((_, sig, desc)) => format!("{sig}\n  {desc}"),
+        Some(d) => format!("{}\n  {}", d.sig, d.doc),
         None => format!("no help for {name:?} (try .help)"),
     })
 }
@@ -127,7 +127,7 @@ fn help_text(lua: &Lua, v: Value) -> mlua::Result<String> {
 /// Maps function values to their doc names, so `help(net.ns.add)` works.
 fn register_docs(lua: &Lua) -> mlua::Result<()> {
     let registry = lua.create_table()?;
-    for (name, _, _) in docs::DOCS {
+    for docs::Entry { name, .. } in docs::DOCS.iter().filter(|d| d.is_function()) {
         let expr = match name.split_once(':') {
             Some(("ns", m)) => format!("net.host.{m}"),
             Some(_) => continue,

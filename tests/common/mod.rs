@@ -9,6 +9,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 
+pub mod term;
+
 pub struct Sandbox {
     holder: Child,
     /// Host-side pid of the sandbox's PID 1.
