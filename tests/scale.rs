@@ -173,3 +173,25 @@ fn ipv6_can_be_turned_off_for_a_namespace_a_bridge_or_a_whole_scenario() {
     assert_eq!(sb.sh("sysctl -n net.ipv6.conf.default.disable_ipv6"), host_default);
     assert_eq!(sb.state_dump(), before);
 }
+
+#[test]
+fn long_work_shows_progress_on_a_terminal_and_nothing_elsewhere() {
+    let sb = Sandbox::new();
+    // Slow enough to pass the 1 s before progress shows: each namespace also runs a program.
+    let script = sb.write(
+        "slow.lua",
+        "for i = 1, 400 do net.ns.add('s' .. i) end\nnet.host:exec('sleep 1.5')\nfor i = 401, 420 do net.ns.add('s' .. i) end\nnet.reset()\n",
+    );
+    let t = common::term::Term::lunet(&sb, &format!("run {}", script.display()));
+    let screen = t.wait_for("changes");
+    assert!(
+        screen.contains("changes made") || screen.contains("changes undone"),
+        "{screen}"
+    );
+    let end = t.wait_for("EXIT=");
+    assert!(end.contains("EXIT=0"), "{end}");
+    // Not a terminal: nothing but what the script prints.
+    let o = sb.lunet(&["run", script.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(o.stderr.is_empty(), "progress written to a non-terminal: {}", text(&o));
+}

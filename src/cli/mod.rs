@@ -2,6 +2,7 @@
 
 mod complete;
 mod enter;
+mod progress;
 mod sandbox;
 mod scenario;
 pub mod script;
@@ -343,6 +344,12 @@ fn dispatch(cli: Cli) -> Result<()> {
     // Unsharing must happen while the process still has one thread: before any runtime.
     if cli.sandbox {
         sandbox::enter()?;
+    }
+    if matches!(
+        action,
+        Action::Script(_) | Action::Command(Command::Up { .. }) | Action::Command(Command::Down { .. })
+    ) {
+        progress::want();
     }
     match action {
         Action::Script(chunk) => script::run(chunk, g.verbose, g.sandbox, keep),

@@ -390,6 +390,7 @@ pub fn up(g: &Global, spec: &str, sets: &[String]) -> Result<()> {
             }
             res = call(&scen, "check", &p, &s).await;
         }
+        sess.spinner.clear();
         let changes = sess
             .net
             .with_journal(|j| Ok(count_changes(j)))
@@ -543,6 +544,7 @@ fn down_one(g: &Global, name: &str, forget: bool) -> Result<()> {
             .ok()
             .flatten()
             .unwrap_or_default();
+        sess.spinner.clear();
         report_down(name, changes, &undone, &left, forget, damaged > 0)
     })
 }

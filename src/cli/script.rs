@@ -381,6 +381,7 @@ async fn run_in(
     };
     // Processes the script spawned end with it (all of them in a sandbox, which vanishes).
     shielded(luabind::end_owned(lua, sandbox)).await;
+    sess.spinner.clear();
     let made = net.with_journal(|j| Ok(in_effect(j))).ok().flatten().unwrap_or(false);
     let name = inst.map(|i| i.name.as_str());
     let down_hint = |n: Option<&str>| match n {

@@ -9,6 +9,7 @@ use std::sync::atomic::AtomicBool;
 use mlua::Lua;
 use tokio::runtime::Runtime;
 
+use super::progress::Spinner;
 use crate::core::apply::Faults;
 use crate::core::firewall::Backend;
 use crate::core::net::Config;
@@ -24,6 +25,8 @@ pub struct Session {
     pub net: Rc<Net>,
     pub lua: Lua,
     pub sandbox: bool,
+    /// Progress of long work on a terminal (off unless the command asks for it).
+    pub spinner: Rc<Spinner>,
 }
 
 /// What an undo walk reported: `errors` (steps still in effect) and `notes`
@@ -65,7 +68,7 @@ pub fn lerr(e: mlua::Error) -> anyhow::Error {
 
 /// What the core needs from the environment and the terminal, read here
 /// (the core reads no environment and prints nothing itself).
-fn config(verbose: bool, plan: bool) -> Result<Config> {
+fn config(verbose: bool, plan: bool, spinner: Rc<Spinner>) -> Result<Config> {
     let var = |k: &str| std::env::var(k).ok();
     let backend = Backend::parse(var("LUNET_IPTABLES").as_deref()).map_err(|e| anyhow!("{e}"))?;
     let faults = Faults::parse(
@@ -80,6 +83,7 @@ fn config(verbose: bool, plan: bool) -> Result<Config> {
         faults,
         trace: Box::new(|line| eprintln!("{line}")),
         plan_out: Box::new(|line| println!("{line}")),
+        progress: Box::new(move |p| spinner.update(p)),
     })
 }
 
@@ -90,8 +94,10 @@ impl Session {
             .enable_all()
             .build()
             .map_err(|e| anyhow!("cannot start the runtime: {e}"))?;
+        let spinner = Rc::new(Spinner::new(!verbose && !plan && super::progress::wanted()));
+        let sp = spinner.clone();
         let net = rt.block_on(async {
-            let net = Net::new(config(verbose, plan)?).map_err(|e| anyhow!("{e}"))?;
+            let net = Net::new(config(verbose, plan, sp)?).map_err(|e| anyhow!("{e}"))?;
             if sandbox && !plan {
                 let up = LinkChange {
                     up: Some(true),
@@ -126,6 +132,7 @@ impl Session {
             net,
             lua,
             sandbox,
+            spinner,
         })
     }
 }

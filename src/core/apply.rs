@@ -205,6 +205,10 @@ impl Net {
             Ok(changed) => self.journal(|j| j.done(seq, *changed))?,
             Err(e) => self.journal(|j| j.failed(seq, e))?,
         };
+        if res.is_ok() {
+            let n = self.made.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            (self.progress)(super::net::Progress::Made(n));
+        }
         res
     }
 
@@ -914,6 +918,7 @@ impl Net {
 
     fn record_undone(&self, seq: u64, report: &mut UndoReport) {
         report.undone += 1;
+        (self.progress)(super::net::Progress::Undone(report.undone));
         if let Err(e) = self.journal(|j| j.undone(seq)) {
             let note = format!("progress could not be written to the journal ({e}); undoing again is safe");
             if !report.notes.contains(&note) {

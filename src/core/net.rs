@@ -96,6 +96,15 @@ fn route_socket() -> Result<Socket> {
     Ok(s)
 }
 
+/// How far long work has got, for a progress display.
+#[derive(Debug, Clone, Copy)]
+pub enum Progress {
+    /// Changes made so far by this process.
+    Made(u64),
+    /// Steps undone so far in the current undo walk.
+    Undone(usize),
+}
+
 /// How the CLI sets up the core: the core reads no environment and prints nothing itself.
 pub struct Config {
     /// Trace every change (`trace` gets `+ ip …` lines).
@@ -108,6 +117,7 @@ pub struct Config {
     pub faults: Faults,
     pub trace: Box<dyn Fn(&str)>,
     pub plan_out: Box<dyn Fn(&str)>,
+    pub progress: Box<dyn Fn(Progress)>,
 }
 
 impl Default for Config {
@@ -119,6 +129,7 @@ impl Default for Config {
             faults: Faults::default(),
             trace: Box::new(|_| {}),
             plan_out: Box::new(|_| {}),
+            progress: Box::new(|_| {}),
         }
     }
 }
@@ -133,6 +144,8 @@ pub struct Net {
     pub(super) faults: Faults,
     pub(super) tracer: Box<dyn Fn(&str)>,
     plan_out: Box<dyn Fn(&str)>,
+    pub(super) progress: Box<dyn Fn(Progress)>,
+    pub(super) made: std::sync::atomic::AtomicU64,
     plan: bool,
     /// Destinations of the routes in each (namespace, table, v6), learned with
     /// one dump and kept up to date with lunet's own changes: the look before a
@@ -158,6 +171,8 @@ impl Net {
             faults: cfg.faults,
             tracer: cfg.trace,
             plan_out: cfg.plan_out,
+            progress: cfg.progress,
+            made: std::sync::atomic::AtomicU64::new(0),
             plan: cfg.plan,
             ipt_tables: Mutex::new(Default::default()),
             txn: Mutex::new(None),
