@@ -671,12 +671,9 @@ mod tests {
         // SAFETY: a test's own state; the debug library only reads the binding's metatables.
         let lua = unsafe { mlua::Lua::unsafe_new() };
         let cfg = Config {
-            verbose: false,
             plan: true,
             backend: Backend::parse(None).unwrap(),
-            faults: Default::default(),
-            trace: Box::new(|_| {}),
-            plan_out: Box::new(|_| {}),
+            ..Default::default()
         };
         super::super::install(&lua, Rc::new(Net::new(cfg).unwrap())).unwrap();
         lua
