@@ -230,7 +230,12 @@ fn ping_reports_reachability_and_rtt() {
         local ok, rtt = a:ping("10.1.0.2")
         print("v4", ok, type(rtt))
         print("miss", a:ping("10.1.0.99"))
-        a:exec("sleep 2") -- IPv6 duplicate address detection
+        -- IPv6 duplicate address detection: wait until neither address is tentative.
+        for _ = 1, 150 do
+          local t = a:exec("ip -6 addr show tentative").stdout .. b:exec("ip -6 addr show tentative").stdout
+          if t == "" then break end
+          a:exec("sleep 0.1")
+        end
         print("v6", (a:ping("fd00::2", {count = 1, timeout = 2})))
         "#,
     );
