@@ -931,6 +931,10 @@ impl Net {
     /// past failures. Steps inside a namespace or link made in the same walk
     /// go with it; processes are ended together.
     async fn undo_walk(&self, mark: u64) -> UndoReport {
+        // A change cut short (a signal dropped the call) may still be under way on
+        // the namespace thread, e.g. pinning a new namespace: jobs run in order, so
+        // once this one has run, that one has finished, and undo sees its result.
+        let _ = self.thread.run(|_| Ok(())).await;
         let steps = self.journal(|j| j.undo_steps_since(mark, true));
         let mut report = UndoReport::default();
         // What later steps deleted on purpose (a scenario's own teardown):
