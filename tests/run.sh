@@ -34,5 +34,7 @@ cargo test 2>&1 | tee "$log"
 # One closing line for the whole suite (cargo prints one per test binary).
 # Tests named `…skipped_without_…` return early when the kernel lacks something
 # (they print `SKIPPED: …`): they are counted as skipped, not as passed.
-skipped=$(cargo test -q skipped_without -- --nocapture 2>/dev/null | grep -c '^SKIPPED:' || true)
-awk -v s="$skipped" '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d skipped, %d failed\n", p - s, s, f }' "$log"
+reasons=$(cargo test -q skipped_without -- --nocapture 2>/dev/null | grep '^SKIPPED:' || true)
+skipped=0
+[ -z "$reasons" ] || { echo "$reasons" | sort -u; skipped=$(echo "$reasons" | wc -l); }
+awk -v s="$skipped" '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed, %d skipped\n", p - s, f, s }' "$log"
