@@ -23,8 +23,10 @@
 --   admin  eth1 ------------ admin
 --             10.0.2.0/24
 
-local addr = require "lunet.addr"
-local function host(cidr) return (cidr:gsub("/.*", "")) end
+local addr = require("lunet.addr")
+local function host(cidr)
+  return (cidr:gsub("/.*", ""))
+end
 
 -- The router's count of packets dropped by its reverse-path filter.
 local function rp_drops(router)
@@ -34,25 +36,35 @@ local function rp_drops(router)
   local want
   for n in (names or ""):gmatch("%S+") do
     i = i + 1
-    if n == "IPReversePathFilter" then want = i end
+    if n == "IPReversePathFilter" then
+      want = i
+    end
   end
   i = 0
   for v in (values or ""):gmatch("%S+") do
     i = i + 1
-    if i == want then return tonumber(v) end
+    if i == want then
+      return tonumber(v)
+    end
   end
   error("no IPReversePathFilter counter in /proc/net/netstat")
 end
 
-return net.scenario {
+return net.scenario({
   name = "asymmetric-admin",
   description = "an admin interface in its own namespace answers across a router with rp_filter on; naive=true shows why it must",
   params = {
     naive = false, -- true: leave the admin interface in the server's namespace
-    server = "server", admin = "admin", router = "router", client = "client",
-    prod_gw = "10.0.1.1/24", server_prod = "10.0.1.10/24",
-    admin_gw = "10.0.2.1/24", server_admin = "10.0.2.10/24",
-    client_gw = "10.0.3.1/24", client_addr = "10.0.3.10/24",
+    server = "server",
+    admin = "admin",
+    router = "router",
+    client = "client",
+    prod_gw = "10.0.1.1/24",
+    server_prod = "10.0.1.10/24",
+    admin_gw = "10.0.2.1/24",
+    server_admin = "10.0.2.10/24",
+    client_gw = "10.0.3.1/24",
+    client_addr = "10.0.3.10/24",
     port = 2222, -- the admin service (a socat banner) listens here, on the admin address
   },
   requires = { "ping", "socat", "ip" },
@@ -79,20 +91,20 @@ return net.scenario {
     lan:addr_add(p.client_gw)
     router:ip_forward(true)
     router:sysctl("net.ipv4.conf.all.rp_filter", 1)
-    for _, leg in ipairs { "prod", "admin", "lan" } do
+    for _, leg in ipairs({ "prod", "admin", "lan" }) do
       router:sysctl("net.ipv4.conf." .. leg .. ".rp_filter", 1)
     end
 
     -- The client, on its own subnet behind the router.
     client_eth0:addr_add(p.client_addr)
-    client:route_add { to = "default", via = host(p.client_gw) }
+    client:route_add({ to = "default", via = host(p.client_gw) })
 
     -- The server: production address and the default route via the production router.
     -- It is a host, not a router: loose reverse-path filtering (rp_filter = 2,
     -- systemd's default) lets the admin request in on eth1 even though the
     -- route back to the client is via eth0 (strict would drop it right there).
     eth0:addr_add(p.server_prod)
-    server:route_add { to = "default", via = host(p.prod_gw) }
+    server:route_add({ to = "default", via = host(p.prod_gw) })
     server:sysctl("net.ipv4.conf.all.rp_filter", 2)
 
     -- The admin address. In a namespace of its own, eth1 has a routing table
@@ -100,12 +112,15 @@ return net.scenario {
     -- leave by the interface the requests came in on.
     eth1:addr_add(p.server_admin)
     if not p.naive then
-      admin_ns:route_add { to = "default", via = host(p.admin_gw) }
+      admin_ns:route_add({ to = "default", via = host(p.admin_gw) })
     end
 
     -- The admin service: answers with a banner on the admin address only.
-    admin_ns:spawn { "socat", ("TCP-LISTEN:%d,bind=%s,fork,reuseaddr"):format(p.port, host(p.server_admin)),
-      "SYSTEM:echo admin service in " .. admin_ns.name }
+    admin_ns:spawn({
+      "socat",
+      ("TCP-LISTEN:%d,bind=%s,fork,reuseaddr"):format(p.port, host(p.server_admin)),
+      "SYSTEM:echo admin service in " .. admin_ns.name,
+    })
   end,
 
   check = function(p, s)
@@ -125,23 +140,45 @@ return net.scenario {
     local before = rp_drops(router)
 
     if p.naive then
-      s:expect(dev == "eth0", ("in %s, the reply from %s to %s is routed out of %s, the production interface, not eth1 where the request came in")
-        :format(p.server, admin_ip, client_ip, tostring(dev)))
+      s:expect(
+        dev == "eth0",
+        ("in %s, the reply from %s to %s is routed out of %s, the production interface, not eth1 where the request came in"):format(
+          p.server,
+          admin_ip,
+          client_ip,
+          tostring(dev)
+        )
+      )
       s:expect_no_ping(client, admin_ip)
       s:expect_no_tcp(client, admin_ip, p.port)
       local dropped = rp_drops(router) - before
-      s:expect(dropped > 0, ("why: the router's rp_filter dropped %d replies from %s that came in on its production leg (%s is behind its admin leg)")
-        :format(dropped, admin_ip, addr.subnet(p.server_admin).network))
+      s:expect(
+        dropped > 0,
+        ("why: the router's rp_filter dropped %d replies from %s that came in on its production leg (%s is behind its admin leg)"):format(
+          dropped,
+          admin_ip,
+          addr.subnet(p.server_admin).network
+        )
+      )
       return
     end
 
-    s:expect(dev == "eth1", ("in %s, a reply from %s to %s leaves by %s, the admin interface")
-      :format(p.admin, admin_ip, client_ip, tostring(dev)))
+    s:expect(
+      dev == "eth1",
+      ("in %s, a reply from %s to %s leaves by %s, the admin interface"):format(
+        p.admin,
+        admin_ip,
+        client_ip,
+        tostring(dev)
+      )
+    )
     s:expect_ping(client, admin_ip)
     s:expect_tcp(client, admin_ip, p.port)
     local banner = client:exec({ "socat", "-T", "2", "-u", ("TCP:%s:%d"):format(admin_ip, p.port), "STDOUT" }).stdout
-    s:expect(banner:find("admin service in " .. p.admin, 1, true),
-      ("the client reads the banner of the service in %s: %q"):format(p.admin, (banner:gsub("%s+$", ""))))
+    s:expect(
+      banner:find("admin service in " .. p.admin, 1, true),
+      ("the client reads the banner of the service in %s: %q"):format(p.admin, (banner:gsub("%s+$", "")))
+    )
     s:expect(rp_drops(router) == before, "the router's rp_filter dropped nothing")
   end,
-}
+})

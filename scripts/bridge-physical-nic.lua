@@ -34,13 +34,17 @@
 -- Only IPv4 addresses and routes move; routes keep their protocol (boot, dhcp, …).
 -- What cannot be restored exactly: an address comes back with "brd +" and no lifetime.
 
-local function host(cidr) return (cidr:gsub("/.*", "")) end
+local function host(cidr)
+  return (cidr:gsub("/.*", ""))
+end
 
 -- The IPv4 addresses of `dev`, in order (the primary of each subnet first).
 local function inet_addrs(ns, dev)
   local out = {}
   for _, a in ipairs(ns:addrs(dev)) do
-    if a.family == "inet" then out[#out + 1] = a.cidr end
+    if a.family == "inet" then
+      out[#out + 1] = a.cidr
+    end
   end
   return out
 end
@@ -48,25 +52,39 @@ end
 -- A route as a spec for route_add/route_del, on `dev`.
 local function spec(r, dev)
   local scope = ({ global = true, link = true, host = true })[r.scope] and r.scope or nil
-  return { to = r.to, via = r.via, dev = dev, table = r.table, metric = r.metric, src = r.src, scope = scope,
-           proto = r.proto }
+  return {
+    to = r.to,
+    via = r.via,
+    dev = dev,
+    table = r.table,
+    metric = r.metric,
+    src = r.src,
+    scope = scope,
+    proto = r.proto,
+  }
 end
 
 local function link_info(ns, name)
   for _, l in ipairs(ns:links()) do
-    if l.name == name then return l end
+    if l.name == name then
+      return l
+    end
   end
 end
 
-return net.scenario {
+return net.scenario({
   name = "bridge-physical-nic",
   description = "a NIC's addresses and routes move to a bridge that ns1 joins with its own LAN address; down puts them back",
   params = {
     simulate = true, -- simulate the NIC and its LAN (false: use the real NIC `nic`)
-    nic = "nic0", bridge = "br0", ns = "ns1",
+    nic = "nic0",
+    bridge = "br0",
+    ns = "ns1",
     ns_addr = "192.168.77.50/24", -- ns1's address on the LAN (on a real LAN: a free one)
     -- simulate=true only:
-    upstream = "upstream", gateway = "192.168.77.1/24", nic_addr = "192.168.77.10/24",
+    upstream = "upstream",
+    gateway = "192.168.77.1/24",
+    nic_addr = "192.168.77.10/24",
     metric = 1000, -- of the simulated default route: above a real one, which keeps winning outside --sandbox
     beyond = "198.51.100.1", -- an address past the gateway, pinged through it ("" to skip)
   },
@@ -80,9 +98,11 @@ return net.scenario {
       local upstream = net.ns.add(p.upstream)
       local nic, lan = net.host:veth(p.nic, "eth0", { peer_ns = upstream, up = true })
       lan:addr_add(p.gateway)
-      if p.beyond ~= "" then upstream:link("lo"):addr_add(p.beyond .. "/32") end
+      if p.beyond ~= "" then
+        upstream:link("lo"):addr_add(p.beyond .. "/32")
+      end
       nic:addr_add(p.nic_addr)
-      net.host:route_add { to = "default", via = host(p.gateway), dev = p.nic, metric = p.metric }
+      net.host:route_add({ to = "default", via = host(p.gateway), dev = p.nic, metric = p.metric })
     end
 
     -- What the NIC has now: its addresses, and the routes through it that
@@ -94,8 +114,10 @@ return net.scenario {
     end
     local addrs = inet_addrs(net.host, p.nic)
     local routes = {}
-    for _, r in ipairs(net.host:routes { dev = p.nic, table = "all", family = "inet" }) do
-      if r.proto ~= "kernel" and r.type == "unicast" then routes[#routes + 1] = r end
+    for _, r in ipairs(net.host:routes({ dev = p.nic, table = "all", family = "inet" })) do
+      if r.proto ~= "kernel" and r.type == "unicast" then
+        routes[#routes + 1] = r
+      end
     end
 
     -- The bridge, wearing the NIC's MAC.
@@ -104,18 +126,26 @@ return net.scenario {
     -- With br_netfilter loaded, frames between br0's ports pass iptables FORWARD.
     local ok, nf = pcall(net.host.sysctl, net.host, "net.bridge.bridge-nf-call-iptables")
     if ok and tostring(nf) == "1" then
-      net.host:iptables { "-I", "FORWARD", "-i", p.bridge, "-o", p.bridge, "-j", "ACCEPT" }
+      net.host:iptables({ "-I", "FORWARD", "-i", p.bridge, "-o", p.bridge, "-j", "ACCEPT" })
     end
 
     -- The move. Off the NIC: routes, then addresses (newest first, so that a
     -- secondary address goes before its primary). Onto the bridge: addresses,
     -- then routes. Each removal is journaled with its inverse, so `down`
     -- replays this backwards and the NIC gets everything back.
-    for i = #routes, 1, -1 do net.host:route_del(spec(routes[i], p.nic)) end
-    for i = #addrs, 1, -1 do nic:addr_del(addrs[i]) end
-    nic:set { master = br }
-    for _, a in ipairs(addrs) do br:addr_add(a) end
-    for _, r in ipairs(routes) do net.host:route_add(spec(r, p.bridge)) end
+    for i = #routes, 1, -1 do
+      net.host:route_del(spec(routes[i], p.nic))
+    end
+    for i = #addrs, 1, -1 do
+      nic:addr_del(addrs[i])
+    end
+    nic:set({ master = br })
+    for _, a in ipairs(addrs) do
+      br:addr_add(a)
+    end
+    for _, r in ipairs(routes) do
+      net.host:route_add(spec(r, p.bridge))
+    end
 
     -- ns1 joins the LAN through the bridge, with its own address and the same gateway.
     local _, eth0 = net.host:veth("veth-" .. p.ns, "eth0", { peer_ns = ns1, master = br, up = true })
@@ -123,7 +153,7 @@ return net.scenario {
     ns1:sysctl("net.ipv4.conf.all.rp_filter", 1)
     for _, r in ipairs(routes) do
       if r.to == "default" and r.via and r.table == 254 then
-        ns1:route_add { to = "default", via = r.via }
+        ns1:route_add({ to = "default", via = r.via })
         break
       end
     end
@@ -132,14 +162,22 @@ return net.scenario {
   check = function(p, s)
     local ns1 = net.ns.get(p.ns)
     local gw
-    for _, r in ipairs(net.host:routes { dev = p.bridge, family = "inet" }) do
-      if r.to == "default" then gw = r.via end
+    for _, r in ipairs(net.host:routes({ dev = p.bridge, family = "inet" })) do
+      if r.to == "default" then
+        gw = r.via
+      end
     end
     s:expect(gw, ("the default route is on %s now, via %s"):format(p.bridge, tostring(gw)))
     s:expect((link_info(net.host, p.nic) or {}).master == p.bridge, ("%s is a port of %s"):format(p.nic, p.bridge))
     local left = inet_addrs(net.host, p.nic)
-    s:expect(#left == 0, ("%s has no IPv4 address left (%s has %s)"):format(
-      p.nic, p.bridge, table.concat(inet_addrs(net.host, p.bridge), ", ")))
+    s:expect(
+      #left == 0,
+      ("%s has no IPv4 address left (%s has %s)"):format(
+        p.nic,
+        p.bridge,
+        table.concat(inet_addrs(net.host, p.bridge), ", ")
+      )
+    )
 
     local route = net.host:exec({ "ip", "-o", "route", "get", gw }).stdout
     s:expect(route:find("dev " .. p.bridge .. " ", 1, true), ("the host reaches %s by %s"):format(gw, p.bridge))
@@ -153,9 +191,11 @@ return net.scenario {
       local r
       for _ = 1, 3 do
         r = net.host:exec({ "ping", "-n", "-c1", "-W1", "-I", p.bridge, p.beyond }, { check = false })
-        if r.code == 0 then break end
+        if r.code == 0 then
+          break
+        end
       end
       s:expect(r.code == 0, ("the host reaches %s through %s's default route"):format(p.beyond, p.bridge))
     end
   end,
-}
+})

@@ -7,7 +7,9 @@
 -- shows that PID namespace) and its own hostname. This is what
 -- `ip netns exec NODE unshare --pid --fork --mount-proc --uts` builds.
 
-local function ip(cidr) return (cidr:gsub("/.*", "")) end
+local function ip(cidr)
+  return (cidr:gsub("/.*", ""))
+end
 
 -- The node's init. PID 1 is special: the kernel delivers it only the signals
 -- it has a handler for, so an init that forgets to trap TERM cannot be
@@ -15,13 +17,15 @@ local function ip(cidr) return (cidr:gsub("/.*", "")) end
 -- exits, the kernel kills everything else in its PID namespace.
 local INIT = "trap 'exit 0' TERM; sleep infinity & wait"
 
-return net.scenario {
+return net.scenario({
   name = "container",
   description = "node1: own network, PID, mount and UTS namespaces, a veth to the host",
   params = {
     node = "node1", -- namespace name and hostname
-    host_if = "veth-node1", node_if = "eth0",
-    host_addr = "10.2.0.1/24", node_addr = "10.2.0.2/24",
+    host_if = "veth-node1",
+    node_if = "eth0",
+    host_addr = "10.2.0.1/24",
+    node_addr = "10.2.0.2/24",
   },
   requires = { "sh", "sleep", "nsenter", "ps", "hostname", "ping" },
 
@@ -46,18 +50,27 @@ return net.scenario {
     for _, pid in ipairs(node:pids()) do
       local f = io.open(("/proc/%d/status"):format(pid))
       local status = f and f:read("a") or ""
-      if f then f:close() end
+      if f then
+        f:close()
+      end
       local nspid = status:match("\nNSpid:%s*([^\n]*)")
-      if nspid and nspid:match("%s1%s*$") then init = pid end
+      if nspid and nspid:match("%s1%s*$") then
+        init = pid
+      end
     end
-    s:expect(init, "the node's init runs as PID 1 of its own PID namespace"
-      .. (init and (" (pid %d out here)"):format(init) or (": none of %s's processes is"):format(p.node)))
+    s:expect(
+      init,
+      "the node's init runs as PID 1 of its own PID namespace"
+        .. (init and (" (pid %d out here)"):format(init) or (": none of %s's processes is"):format(p.node))
+    )
 
     -- Look inside the way `docker exec` does: nsenter joins the init's
     -- namespaces, and what runs there sees the node's world.
     local function inside(cmd)
       local argv = { "nsenter", "-t", tostring(init), "-n", "-p", "-m", "-u", "--" }
-      for _, w in ipairs(cmd) do argv[#argv + 1] = w end
+      for _, w in ipairs(cmd) do
+        argv[#argv + 1] = w
+      end
       return net.host:exec(argv).stdout
     end
 
@@ -71,13 +84,17 @@ return net.scenario {
     local others = {}
     for _, pc in ipairs(procs) do
       local comm = pc:match("%S+$")
-      if comm ~= "sh" and comm ~= "sleep" and comm ~= "ps" then others[#others + 1] = pc end
+      if comm ~= "sh" and comm ~= "sleep" and comm ~= "ps" then
+        others[#others + 1] = pc
+      end
     end
     s:expect(#procs == 3 and #others == 0, ("inside, ps sees only the node's processes (ps: %s)"):format(seen))
 
     local hostname = inside({ "hostname" }):gsub("%s+$", "")
-    s:expect(hostname == p.node, ("inside, the hostname is %s%s"):format(p.node,
-      hostname == p.node and "" or (" (got %q)"):format(hostname)))
+    s:expect(
+      hostname == p.node,
+      ("inside, the hostname is %s%s"):format(p.node, hostname == p.node and "" or (" (got %q)"):format(hostname))
+    )
     local outside = net.host:exec({ "hostname" }).stdout:gsub("%s+$", "")
     s:expect(outside ~= p.node, ("outside, the hostname is still %s"):format(outside))
 
@@ -85,4 +102,4 @@ return net.scenario {
     s:expect_ping(node, ip(p.host_addr))
     s:expect_ping(net.host, ip(p.node_addr))
   end,
-}
+})

@@ -9,13 +9,17 @@
 -- Try another proxy with --set proxy='…' ({listen}, {server} and {port} are
 -- filled in), e.g. --set proxy='socat TCP-LISTEN:{port},bind={listen},fork,reuseaddr,nodelay TCP:{server}:{port},nodelay'.
 
-local function host(cidr) return (cidr:gsub("/.*", "")) end
+local function host(cidr)
+  return (cidr:gsub("/.*", ""))
+end
 
 --- Runs iperf3 from `ns` to addr:port; returns the bits per second received
 --- and the address the iperf3 server saw the connection come from.
 local function iperf(ns, target, port, seconds)
-  local r = ns:exec({ "iperf3", "-c", target, "-p", port, "-t", seconds, "-J", "--get-server-output" },
-    { check = false, timeout = seconds + 15 })
+  local r = ns:exec(
+    { "iperf3", "-c", target, "-p", port, "-t", seconds, "-J", "--get-server-output" },
+    { check = false, timeout = seconds + 15 }
+  )
   local bps = r.stdout:match('"sum_received"%s*:%s*{.-"bits_per_second"%s*:%s*([%d%.eE%+%-]+)')
   if r.code ~= 0 or not bps then
     local err = r.stdout:match('"error"%s*:%s*"([^"]*)"') or r.stderr
@@ -38,15 +42,21 @@ local function wait_listening(s, ns, addr, port)
   error(("check failed: nothing listens on %s in %s"):format(want, ns.name), 2)
 end
 
-local function gbits(bps) return ("%.2f Gbit/s"):format(bps / 1e9) end
+local function gbits(bps)
+  return ("%.2f Gbit/s"):format(bps / 1e9)
+end
 
-return net.scenario {
+return net.scenario({
   name = "proxy-bench",
   description = "client, proxy and server in a line: iperf3 throughput direct vs. through a TCP proxy",
   params = {
-    client = "client", proxy_ns = "proxy", server = "server",
-    client_addr = "10.0.1.2/24", proxy_client_addr = "10.0.1.1/24",
-    proxy_server_addr = "10.0.2.1/24", server_addr = "10.0.2.2/24",
+    client = "client",
+    proxy_ns = "proxy",
+    server = "server",
+    client_addr = "10.0.1.2/24",
+    proxy_client_addr = "10.0.1.1/24",
+    proxy_server_addr = "10.0.2.1/24",
+    server_addr = "10.0.2.2/24",
     port = 5201, -- iperf3's port, on the server and on the proxy
     seconds = 1, -- per measurement
     proxy = "socat TCP-LISTEN:{port},bind={listen},fork,reuseaddr TCP:{server}:{port}",
@@ -64,15 +74,16 @@ return net.scenario {
 
     -- The proxy namespace routes between its two subnets: the direct path.
     proxy:ip_forward(true)
-    client:route_add { to = "default", via = host(p.proxy_client_addr) }
-    server:route_add { to = "default", via = host(p.proxy_server_addr) }
+    client:route_add({ to = "default", via = host(p.proxy_client_addr) })
+    server:route_add({ to = "default", via = host(p.proxy_server_addr) })
 
-    server:spawn { "iperf3", "-s", "-B", host(p.server_addr), "-p", p.port }
+    server:spawn({ "iperf3", "-s", "-B", host(p.server_addr), "-p", p.port })
 
     -- The proxy program, on the proxy's client-side address.
     local vars = { listen = host(p.proxy_client_addr), server = host(p.server_addr), port = p.port }
     local cmd = p.proxy:gsub("{(%w+)}", function(k)
-      return vars[k] and tostring(vars[k]) or error(("proxy: unknown placeholder {%s} (use {listen}, {server}, {port})"):format(k))
+      return vars[k] and tostring(vars[k])
+        or error(("proxy: unknown placeholder {%s} (use {listen}, {server}, {port})"):format(k))
     end)
     proxy:spawn(cmd)
   end,
@@ -87,12 +98,21 @@ return net.scenario {
     -- The server tells the two paths apart: directly it sees the client's
     -- address; through the proxy, the proxy's.
     local direct, seen = iperf(client, direct_ip, p.port, p.seconds)
-    s:expect(direct > 0 and seen == host(p.client_addr),
-      ("direct, routed through %s: %s (the server sees %s)"):format(p.proxy_ns, gbits(direct), tostring(seen)))
+    s:expect(
+      direct > 0 and seen == host(p.client_addr),
+      ("direct, routed through %s: %s (the server sees %s)"):format(p.proxy_ns, gbits(direct), tostring(seen))
+    )
     local proxied, seen2 = iperf(client, proxy_ip, p.port, p.seconds)
-    s:expect(proxied > 0 and seen2 == host(p.proxy_server_addr),
-      ("through the proxy program in %s: %s (the server sees %s)"):format(p.proxy_ns, gbits(proxied), tostring(seen2)))
-    print(("  proxy-bench: direct %s, proxied %s, proxied/direct = %.2f"):format(
-      gbits(direct), gbits(proxied), proxied / direct))
+    s:expect(
+      proxied > 0 and seen2 == host(p.proxy_server_addr),
+      ("through the proxy program in %s: %s (the server sees %s)"):format(p.proxy_ns, gbits(proxied), tostring(seen2))
+    )
+    print(
+      ("  proxy-bench: direct %s, proxied %s, proxied/direct = %.2f"):format(
+        gbits(direct),
+        gbits(proxied),
+        proxied / direct
+      )
+    )
   end,
-}
+})

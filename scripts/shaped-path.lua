@@ -9,34 +9,46 @@
 --
 -- Try --set rate=100mbit, or --set delay=20ms (needs a kernel with sch_netem).
 
-local topo = require "lunet.topo"
+local topo = require("lunet.topo")
 
-local function host(cidr) return (cidr:gsub("/.*", "")) end
+local function host(cidr)
+  return (cidr:gsub("/.*", ""))
+end
 
-return net.scenario {
+return net.scenario({
   name = "shaped-path",
   description = "client and server on a rate-limited link: iperf3 measures the shaped rate (±15 %)",
   params = {
-    client = "client", server = "server",
-    client_addr = "10.0.9.1/24", server_addr = "10.0.9.2/24",
+    client = "client",
+    server = "server",
+    client_addr = "10.0.9.1/24",
+    server_addr = "10.0.9.2/24",
     rate = "20mbit", -- each way
-    delay = "",      -- e.g. "20ms": adds netem (kernel module sch_netem)
+    delay = "", -- e.g. "20ms": adds netem (kernel module sch_netem)
     port = 5201,
-    seconds = 2,     -- per measurement
+    seconds = 2, -- per measurement
   },
   requires = { "iperf3", "ss" },
 
   setup = function(p)
     local shape = { rate = p.rate }
-    if p.delay ~= "" then shape.delay = p.delay end
-    local t = topo.build {
+    if p.delay ~= "" then
+      shape.delay = p.delay
+    end
+    local t = topo.build({
       nodes = { p.client, p.server },
       links = {
-        { a = p.client, b = p.server, addr = p.client_addr, peer_addr = p.server_addr,
-          shape = shape, peer_shape = shape },
+        {
+          a = p.client,
+          b = p.server,
+          addr = p.client_addr,
+          peer_addr = p.server_addr,
+          shape = shape,
+          peer_shape = shape,
+        },
       },
-    }
-    t.nodes[p.server]:spawn { "iperf3", "-s", "-B", host(p.server_addr), "-p", p.port }
+    })
+    t.nodes[p.server]:spawn({ "iperf3", "-s", "-B", host(p.server_addr), "-p", p.port })
   end,
 
   check = function(p, s)
@@ -56,12 +68,18 @@ return net.scenario {
     end
     s:expect(listening, ("iperf3 listens in %s"):format(p.server))
 
-    local r = client:exec({ "iperf3", "-c", host(p.server_addr), "-p", p.port, "-t", p.seconds, "-J" },
-      { check = false, timeout = p.seconds + 15 })
+    local r = client:exec(
+      { "iperf3", "-c", host(p.server_addr), "-p", p.port, "-t", p.seconds, "-J" },
+      { check = false, timeout = p.seconds + 15 }
+    )
     local got = tonumber(r.stdout:match('"sum_received"%s*:%s*{.-"bits_per_second"%s*:%s*([%d%.eE%+%-]+)'))
-    s:expect(r.code == 0 and got, r.code == 0 and "iperf3 ran"
-      or ("iperf3 failed: " .. (r.stdout:match('"error"%s*:%s*"([^"]*)"') or r.stderr)))
-    s:expect(math.abs(got - want) <= 0.15 * want,
-      ("measured %.1f Mbit/s on a link shaped to %.1f Mbit/s (within 15 %%)"):format(got / 1e6, want / 1e6))
+    s:expect(
+      r.code == 0 and got,
+      r.code == 0 and "iperf3 ran" or ("iperf3 failed: " .. (r.stdout:match('"error"%s*:%s*"([^"]*)"') or r.stderr))
+    )
+    s:expect(
+      math.abs(got - want) <= 0.15 * want,
+      ("measured %.1f Mbit/s on a link shaped to %.1f Mbit/s (within 15 %%)"):format(got / 1e6, want / 1e6)
+    )
   end,
-}
+})

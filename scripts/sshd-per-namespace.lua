@@ -13,12 +13,14 @@
 --   ip netns exec ns2 ssh 1.1.1.1 hostname     # while it is up (no --sandbox)
 
 -- The address without its prefix length.
-local function host(cidr) return (cidr:gsub("/.*", "")) end
+local function host(cidr)
+  return (cidr:gsub("/.*", ""))
+end
 
 -- A fresh ed25519 key pair, made in a private temporary directory: private, public.
 local function keypair(comment)
   local dir = net.host:exec({ "mktemp", "-d" }).stdout:gsub("%s+$", "")
-  net.host:exec { "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", dir .. "/key" }
+  net.host:exec({ "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", dir .. "/key" })
   local function read(f)
     local h = assert(io.open(dir .. "/" .. f))
     local text = h:read("a")
@@ -26,16 +28,18 @@ local function keypair(comment)
     return text
   end
   local private, public = read("key"), read("key.pub")
-  net.host:exec { "rm", "-rf", dir }
+  net.host:exec({ "rm", "-rf", dir })
   return private, public
 end
 
-return net.scenario {
+return net.scenario({
   name = "sshd-per-namespace",
   description = "an sshd of its own in ns1 (own key, config, listener), logged into from ns2",
   params = {
-    ns1 = "ns1", ns2 = "ns2",
-    addr1 = "1.1.1.1/10", addr2 = "1.1.1.2/10",
+    ns1 = "ns1",
+    ns2 = "ns2",
+    addr1 = "1.1.1.1/10",
+    addr2 = "1.1.1.2/10",
     port = 22,
     user = "root", -- who ns2 logs in as (its account must not be locked: sshd runs with UsePAM no)
   },
@@ -67,41 +71,48 @@ return net.scenario {
     -- ListenAddress keeps this sshd off every other address; PidFile keeps it
     -- off the machine's sshd's pid file; UsePAM no keeps PAM's session modules
     -- (loginuid, motd) out of a lab.
-    ns1:etc("ssh/sshd_config", table.concat({
-      "ListenAddress " .. host(p.addr1) .. ":" .. p.port,
-      "HostKey " .. srv .. "/ssh_host_ed25519_key",
-      "PidFile " .. srv .. "/sshd.pid",
-      "AuthorizedKeysFile " .. srv .. "/authorized_keys",
-      "StrictModes no",
-      "PermitRootLogin prohibit-password",
-      "PasswordAuthentication no",
-      "KbdInteractiveAuthentication no",
-      "UsePAM no",
-      "PrintMotd no",
-      "",
-    }, "\n"))
+    ns1:etc(
+      "ssh/sshd_config",
+      table.concat({
+        "ListenAddress " .. host(p.addr1) .. ":" .. p.port,
+        "HostKey " .. srv .. "/ssh_host_ed25519_key",
+        "PidFile " .. srv .. "/sshd.pid",
+        "AuthorizedKeysFile " .. srv .. "/authorized_keys",
+        "StrictModes no",
+        "PermitRootLogin prohibit-password",
+        "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no",
+        "UsePAM no",
+        "PrintMotd no",
+        "",
+      }, "\n")
+    )
 
     -- ns2's /etc/ssh/ssh_config: inside ns2, plain `ssh 1.1.1.1` uses the new
     -- key and does not learn the lab's throw-away host key.
-    ns2:etc("ssh/ssh_config", table.concat({
-      "Host *",
-      "  User " .. p.user,
-      "  IdentityFile " .. cli .. "/id_ed25519",
-      "  StrictHostKeyChecking no",
-      "  UserKnownHostsFile /dev/null",
-      "  LogLevel ERROR",
-      "",
-    }, "\n"))
+    ns2:etc(
+      "ssh/ssh_config",
+      table.concat({
+        "Host *",
+        "  User " .. p.user,
+        "  IdentityFile " .. cli .. "/id_ed25519",
+        "  StrictHostKeyChecking no",
+        "  UserKnownHostsFile /dev/null",
+        "  LogLevel ERROR",
+        "",
+      }, "\n")
+    )
 
     -- sshd insists on its privilege-separation directory, /run/sshd, which only
     -- exists while the machine's own sshd runs. Every program lunet starts in a
     -- namespace has a mount namespace of its own, so when it is missing this sshd
     -- gets a tmpfs over /run that only it sees: nothing is left behind on the machine.
-    local prep = "[ -d /run/sshd ] || { mount -t tmpfs -o mode=755,size=1m lunet-sshd /run && mkdir -m 755 /run/sshd; }; "
+    local prep =
+      "[ -d /run/sshd ] || { mount -t tmpfs -o mode=755,size=1m lunet-sshd /run && mkdir -m 755 /run/sshd; }; "
     local sshd = "/usr/sbin/sshd -f " .. srv .. "/sshd_config"
     ns1:sh(prep .. sshd .. " -t") -- a bad config fails here, with sshd's own words
     -- -D: stay in the foreground (lunet ends it at down); -E: its log, beside its config.
-    ns1:spawn { "sh", "-c", ("%sexec %s -D -E %s/sshd.log"):format(prep, sshd, srv) }
+    ns1:spawn({ "sh", "-c", ("%sexec %s -D -E %s/sshd.log"):format(prep, sshd, srv) })
   end,
 
   check = function(p, s)
@@ -113,7 +124,9 @@ return net.scenario {
     -- The listener is in ns1, and only there.
     local function listening(ns)
       for line in ns:exec({ "ss", "-Hltn" }).stdout:gmatch("[^\n]+") do
-        if line:find(listen, 1, true) then return true end
+        if line:find(listen, 1, true) then
+          return true
+        end
       end
       return false
     end
@@ -123,19 +136,40 @@ return net.scenario {
     -- Log in from ns2 with the generated key and look around: the command runs in ns1.
     local cli = "/etc/netns/" .. p.ns2 .. "/ssh"
     local r = ns2:exec({
-      "ssh", "-i", cli .. "/id_ed25519", "-p", p.port,
-      "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
-      "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR",
-      p.user .. "@" .. a1, "ip -f inet addr show",
+      "ssh",
+      "-i",
+      cli .. "/id_ed25519",
+      "-p",
+      p.port,
+      "-o",
+      "StrictHostKeyChecking=no",
+      "-o",
+      "UserKnownHostsFile=/dev/null",
+      "-o",
+      "BatchMode=yes",
+      "-o",
+      "ConnectTimeout=5",
+      "-o",
+      "LogLevel=ERROR",
+      p.user .. "@" .. a1,
+      "ip -f inet addr show",
     }, { check = false, timeout = 15 })
     if r.code ~= 0 then
       local log = net.host:exec({ "cat", "/etc/netns/" .. p.ns1 .. "/ssh/sshd.log" }, { check = false }).stdout
-      error(("check failed: ssh from %s to %s exited with %s: %s\n--- sshd log:\n%s"):format(
-        p.ns2, a1, tostring(r.code), r.stderr, log))
+      error(
+        ("check failed: ssh from %s to %s exited with %s: %s\n--- sshd log:\n%s"):format(
+          p.ns2,
+          a1,
+          tostring(r.code),
+          r.stderr,
+          log
+        )
+      )
     end
-    s:expect(r.stdout:find("inet " .. p.addr1, 1, true),
-      ("ssh from %s runs `ip -f inet addr show` in %s: it sees %s"):format(p.ns2, p.ns1, p.addr1))
-    s:expect(not r.stdout:find("inet " .. a2 .. "/", 1, true),
-      ("... and not %s's own %s"):format(p.ns2, a2))
+    s:expect(
+      r.stdout:find("inet " .. p.addr1, 1, true),
+      ("ssh from %s runs `ip -f inet addr show` in %s: it sees %s"):format(p.ns2, p.ns1, p.addr1)
+    )
+    s:expect(not r.stdout:find("inet " .. a2 .. "/", 1, true), ("... and not %s's own %s"):format(p.ns2, a2))
   end,
-}
+})

@@ -3,12 +3,15 @@
 -- different subnets of one L2 segment, so each routes the other's subnet out
 -- of its own veth: they reach each other across br0 with no router.
 
-return net.scenario {
+return net.scenario({
   name = "two-namespaces",
   description = "left and right namespaces joined by a bridge",
   params = {
-    left = "left", right = "right", bridge = "br0",
-    left_addr = "10.0.1.1/24", right_addr = "10.0.0.1/24",
+    left = "left",
+    right = "right",
+    bridge = "br0",
+    left_addr = "10.0.1.1/24",
+    right_addr = "10.0.0.1/24",
   },
   requires = { "ping" },
 
@@ -24,14 +27,16 @@ return net.scenario {
     r:addr_add(p.right_addr)
 
     -- The other subnet is on-link: reach it straight out of eth0.
-    local addr = require "lunet.addr"
-    left:route_add { to = addr.subnet(p.right_addr).network, dev = "eth0" }
-    right:route_add { to = addr.subnet(p.left_addr).network, dev = "eth0" }
+    local addr = require("lunet.addr")
+    left:route_add({ to = addr.subnet(p.right_addr).network, dev = "eth0" })
+    right:route_add({ to = addr.subnet(p.left_addr).network, dev = "eth0" })
   end,
 
   check = function(p, s)
-    local host = function(cidr) return (cidr:gsub("/.*", "")) end
+    local host = function(cidr)
+      return (cidr:gsub("/.*", ""))
+    end
     s:expect_ping(net.ns.get(p.left), host(p.right_addr))
     s:expect_ping(net.ns.get(p.right), host(p.left_addr))
   end,
-}
+})

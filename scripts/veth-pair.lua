@@ -6,15 +6,19 @@
 -- and keep the other in the host, give both ends an address on one subnet,
 -- and the two can talk, while each keeps its own routing table.
 
-local function ip(cidr) return (cidr:gsub("/.*", "")) end
+local function ip(cidr)
+  return (cidr:gsub("/.*", ""))
+end
 
-return net.scenario {
+return net.scenario({
   name = "veth-pair",
   description = "namespace blue joined to the host by a veth pair",
   params = {
     ns = "blue",
-    host_if = "veth0", ns_if = "veth1",
-    host_addr = "10.1.1.2/24", ns_addr = "10.1.1.1/24",
+    host_if = "veth0",
+    ns_if = "veth1",
+    host_addr = "10.1.1.2/24",
+    ns_addr = "10.1.1.1/24",
   },
   requires = { "ping" },
 
@@ -43,7 +47,7 @@ return net.scenario {
     -- the kernel adds IPv6 link-local routes on its own time.)
     local function table_of(ns)
       local out = {}
-      for _, r in ipairs(ns:routes { family = "inet" }) do
+      for _, r in ipairs(ns:routes({ family = "inet" })) do
         out[#out + 1] = r.to .. (r.via and (" via " .. r.via) or "") .. " dev " .. tostring(r.dev)
       end
       table.sort(out)
@@ -54,11 +58,18 @@ return net.scenario {
     print(("  host: %s"):format(host))
     s:expect(mine ~= host, p.ns .. "'s routing table differs from the host's")
     local foreign = {}
-    for _, r in ipairs(blue:routes { family = "inet" }) do
-      if r.dev ~= p.ns_if and r.dev ~= "lo" then foreign[#foreign + 1] = r.to .. " dev " .. tostring(r.dev) end
+    for _, r in ipairs(blue:routes({ family = "inet" })) do
+      if r.dev ~= p.ns_if and r.dev ~= "lo" then
+        foreign[#foreign + 1] = r.to .. " dev " .. tostring(r.dev)
+      end
     end
-    s:expect(#foreign == 0 and mine:find(" dev " .. p.ns_if, 1, true) ~= nil,
-      ("%s routes only through its own %s%s"):format(p.ns, p.ns_if,
-        #foreign == 0 and "" or (" (also: %s)"):format(table.concat(foreign, ", "))))
+    s:expect(
+      #foreign == 0 and mine:find(" dev " .. p.ns_if, 1, true) ~= nil,
+      ("%s routes only through its own %s%s"):format(
+        p.ns,
+        p.ns_if,
+        #foreign == 0 and "" or (" (also: %s)"):format(table.concat(foreign, ", "))
+      )
+    )
   end,
-}
+})

@@ -5,15 +5,19 @@
 -- only (its loopback and its end of the veth), never on the host's. The
 -- host reaches it through the veth, like any machine on the same LAN.
 
-local function ip(cidr) return (cidr:gsub("/.*", "")) end
+local function ip(cidr)
+  return (cidr:gsub("/.*", ""))
+end
 
-return net.scenario {
+return net.scenario({
   name = "webserver",
   description = "python3 http.server in namespace ns_web, fetched from the host over a veth",
   params = {
     ns = "ns_web",
-    host_if = "veth-web", ns_if = "eth0",
-    host_addr = "10.0.0.10/24", ns_addr = "10.0.0.11/24",
+    host_if = "veth-web",
+    ns_if = "eth0",
+    host_addr = "10.0.0.10/24",
+    ns_addr = "10.0.0.11/24",
     port = 4000,
     root = "/srv", -- the directory served (FHS: "data served by this system")
   },
@@ -37,4 +41,4 @@ return net.scenario {
     -- The port is ns_web's, not the host's: nothing answers on the host's loopback.
     s:expect_no_tcp(net.host, "127.0.0.1", p.port)
   end,
-}
+})

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 need="ip:iproute2 tc:iproute2 iptables:iptables nft:nftables ping:iputils-ping ps:procps python3:python3 curl:curl
       socat:socat iperf3:iperf3 sshd:openssh-server ssh:openssh-client ssh-keygen:openssh-client
       tmux:tmux nsenter:util-linux unshare:util-linux getent:libc-bin ss:iproute2 man:man-db
-      cc:gcc bash:bash"
+      cc:gcc bash:bash luacheck:lua-check strace:strace"
 missing=""
 for pair in $need; do
   prog=${pair%%:*} pkg=${pair#*:}
@@ -25,6 +25,12 @@ fi
 for comp in rustfmt clippy; do
   rustup component list --installed 2>/dev/null | grep -q "^$comp" || rustup component add "$comp"
 done
+# stylua must read Lua 5.4 (`&`, `<const>`): built with that feature.
+printf 'local x <const> = 1 & 2\n' | stylua - >/dev/null 2>&1 || cargo install --locked --quiet --force stylua --features lua54
+
+# The Lua standard library and the bundled scenarios: linted and formatted.
+luacheck --no-color -q lua scripts
+stylua --check lua scripts
 
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings

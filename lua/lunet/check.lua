@@ -5,7 +5,9 @@
 --- name: `s:expect_ping("left", "10.0.0.1")`.
 local M = {}
 
-local function name(ns) return ns and ns.name or tostring(ns) end
+local function name(ns)
+  return ns and ns.name or tostring(ns)
+end
 
 --- An `Ns` given as one or as a name (`"host"`: lunet's own).
 ---@param ns Ns|string
@@ -13,8 +15,12 @@ local function name(ns) return ns and ns.name or tostring(ns) end
 ---@return Ns
 local function as_ns(ns, f)
   if type(ns) == "string" then
-    if ns == "host" then return net.host end
-    if not net.ns.exists(ns) then error(("s:%s: namespace %q does not exist"):format(f, ns), 3) end
+    if ns == "host" then
+      return net.host
+    end
+    if not net.ns.exists(ns) then
+      error(("s:%s: namespace %q does not exist"):format(f, ns), 3)
+    end
     return net.ns.get(ns)
   end
   if type(ns) ~= "userdata" or not tostring(ns):find("^Ns%(") then
@@ -33,7 +39,9 @@ end
 ---@param cond any
 ---@param msg string
 function M:expect(cond, msg)
-  if not cond then error("check failed: " .. msg, 2) end
+  if not cond then
+    error("check failed: " .. msg, 2)
+  end
   self:pass(msg)
 end
 
@@ -85,7 +93,9 @@ function M:expect_tcp(ns, addr, port, opts)
       self:pass(("%s connects to %s port %d"):format(name(ns), addr, port))
       return
     end
-    if i > 1 then ns:exec({ "sleep", "0.1" }) end
+    if i > 1 then
+      ns:exec({ "sleep", "0.1" })
+    end
   end
   error(("check failed: expected %s to connect to %s port %d: %s"):format(name(ns), addr, port, err), 2)
 end
@@ -110,14 +120,24 @@ function M:expect_http(ns, url, pattern)
   local r
   for i = 1, 30 do
     r = ns:exec({ "curl", "-sS", "--max-time", "2", url }, { check = false })
-    if r.code == 0 then break end
-    if i > 1 then ns:exec({ "sleep", "0.1" }) end
+    if r.code == 0 then
+      break
+    end
+    if i > 1 then
+      ns:exec({ "sleep", "0.1" })
+    end
   end
   if r.code ~= 0 then
-    error(("check failed: expected GET %s from %s to succeed: %s"):format(url, name(ns), (r.stderr:gsub("%s+$", ""))), 2)
+    error(
+      ("check failed: expected GET %s from %s to succeed: %s"):format(url, name(ns), (r.stderr:gsub("%s+$", ""))),
+      2
+    )
   end
   if pattern and not r.stdout:find(pattern) then
-    error(("check failed: expected GET %s from %s to match %q; got %q"):format(url, name(ns), pattern, r.stdout:sub(1, 200)), 2)
+    error(
+      ("check failed: expected GET %s from %s to match %q; got %q"):format(url, name(ns), pattern, r.stdout:sub(1, 200)),
+      2
+    )
   end
   self:pass(("%s gets %s%s"):format(name(ns), url, pattern and (" (matches %q)"):format(pattern) or ""))
   return r.stdout

@@ -71,11 +71,15 @@ end
 
 -- Unknown keys are errors, as everywhere in lunet: a typo must not be ignored.
 local function check_keys(what, t, allowed)
-  if type(t) ~= "table" then fail("%s must be a table, got %s", what, type(t)) end
+  if type(t) ~= "table" then
+    fail("%s must be a table, got %s", what, type(t))
+  end
   for k in pairs(t) do
     if not allowed[k] then
       local names = {}
-      for n in pairs(allowed) do names[#names + 1] = n end
+      for n in pairs(allowed) do
+        names[#names + 1] = n
+      end
       table.sort(names)
       fail("%s: unknown key %q (expected one of: %s)", what, tostring(k), table.concat(names, ", "))
     end
@@ -84,24 +88,32 @@ end
 
 local function set(list)
   local s = {}
-  for _, k in ipairs(list) do s[k] = true end
+  for _, k in ipairs(list) do
+    s[k] = true
+  end
   return s
 end
 
 local function list_of(v)
-  if v == nil then return {} end
-  if type(v) == "string" then return { v } end
+  if v == nil then
+    return {}
+  end
+  if type(v) == "string" then
+    return { v }
+  end
   return v
 end
 
 local function build(spec)
-  check_keys("spec", spec, set { "nodes", "bridges", "links", "routes" })
+  check_keys("spec", spec, set({ "nodes", "bridges", "links", "routes" }))
   local t = { nodes = { host = net.host }, bridges = {}, links = {} }
   local next_eth = {} -- node name -> next free ethN index
 
   local function node(name, what)
     local ns = t.nodes[name]
-    if not ns then fail("%s: no node %q (declare it in `nodes`)", what, tostring(name)) end
+    if not ns then
+      fail("%s: no node %q (declare it in `nodes`)", what, tostring(name))
+    end
     return ns
   end
   local function eth(name)
@@ -112,22 +124,34 @@ local function build(spec)
 
   -- 1. Namespaces: each starts with only a loopback device (up).
   for i, n in ipairs(spec.nodes or {}) do
-    if type(n) == "string" then n = { name = n } end
-    check_keys(("nodes[%d]"):format(i), n, set { "name", "lo" })
-    if n.name == "host" then fail("nodes[%d]: \"host\" is net.host, it need not be declared", i) end
-    if t.nodes[n.name] then fail("nodes[%d]: node %q declared twice", i, n.name) end
+    if type(n) == "string" then
+      n = { name = n }
+    end
+    check_keys(("nodes[%d]"):format(i), n, set({ "name", "lo" }))
+    if n.name == "host" then
+      fail('nodes[%d]: "host" is net.host, it need not be declared', i)
+    end
+    if t.nodes[n.name] then
+      fail("nodes[%d]: node %q declared twice", i, n.name)
+    end
     t.nodes[n.name] = net.ns.add(n.name, { lo = n.lo })
   end
 
   -- 2. Bridges: a bridge is a switch inside one namespace; its own address
   --    makes that namespace a host (or the router) on the segment.
   for i, b in ipairs(spec.bridges or {}) do
-    if type(b) == "string" then b = { name = b } end
+    if type(b) == "string" then
+      b = { name = b }
+    end
     local what = ("bridges[%d]"):format(i)
-    check_keys(what, b, set { "name", "ns", "addr" })
-    if t.bridges[b.name] then fail("%s: bridge %q declared twice", what, b.name) end
+    check_keys(what, b, set({ "name", "ns", "addr" }))
+    if t.bridges[b.name] then
+      fail("%s: bridge %q declared twice", what, b.name)
+    end
     local br = node(b.ns or "host", what):bridge(b.name, { up = true })
-    for _, a in ipairs(list_of(b.addr)) do br:addr_add(a) end
+    for _, a in ipairs(list_of(b.addr)) do
+      br:addr_add(a)
+    end
     t.bridges[b.name] = br
   end
 
@@ -137,33 +161,49 @@ local function build(spec)
   --    or an interface of node `b`.
   for i, l in ipairs(spec.links or {}) do
     local what = ("links[%d]"):format(i)
-    check_keys(what, l, set { "a", "b", "addr", "peer_addr", "a_name", "b_name", "mtu", "shape", "peer_shape" })
+    check_keys(what, l, set({ "a", "b", "addr", "peer_addr", "a_name", "b_name", "mtu", "shape", "peer_shape" }))
     local a_ns = node(l.a, what)
     local br = t.bridges[l.b]
     local a_end, b_end
     if br then
-      if l.peer_addr then fail("%s: peer_addr: the end on bridge %q is a switch port, it takes no address", what, l.b) end
+      if l.peer_addr then
+        fail("%s: peer_addr: the end on bridge %q is a switch port, it takes no address", what, l.b)
+      end
       -- Here a's end is the veth's peer: shapes swap places.
-      b_end, a_end = br.ns:veth(l.b_name or ("veth-" .. l.a), l.a_name or eth(l.a),
-        { peer_ns = a_ns, master = br, up = true, mtu = l.mtu, shape = l.peer_shape, peer_shape = l.shape })
+      b_end, a_end = br.ns:veth(
+        l.b_name or ("veth-" .. l.a),
+        l.a_name or eth(l.a),
+        { peer_ns = a_ns, master = br, up = true, mtu = l.mtu, shape = l.peer_shape, peer_shape = l.shape }
+      )
     else
       local b_ns = node(l.b, what)
-      a_end, b_end = a_ns:veth(l.a_name or eth(l.a), l.b_name or eth(l.b),
-        { peer_ns = b_ns, up = true, mtu = l.mtu, shape = l.shape, peer_shape = l.peer_shape })
+      a_end, b_end = a_ns:veth(
+        l.a_name or eth(l.a),
+        l.b_name or eth(l.b),
+        { peer_ns = b_ns, up = true, mtu = l.mtu, shape = l.shape, peer_shape = l.peer_shape }
+      )
     end
-    for _, a in ipairs(list_of(l.addr)) do a_end:addr_add(a) end
-    for _, a in ipairs(list_of(l.peer_addr)) do b_end:addr_add(a) end
+    for _, a in ipairs(list_of(l.addr)) do
+      a_end:addr_add(a)
+    end
+    for _, a in ipairs(list_of(l.peer_addr)) do
+      b_end:addr_add(a)
+    end
     t.links[i] = { a = a_end, b = b_end }
   end
 
   -- 4. Routes last: a gateway must be on a subnet that is already there.
   for i, r in ipairs(spec.routes or {}) do
     local what = ("routes[%d]"):format(i)
-    if type(r) ~= "table" then fail("%s must be a table, got %s", what, type(r)) end
+    if type(r) ~= "table" then
+      fail("%s must be a table, got %s", what, type(r))
+    end
     local ns = node(r.node, what)
     local route = {}
     for k, v in pairs(r) do
-      if k ~= "node" then route[k] = v end
+      if k ~= "node" then
+        route[k] = v
+      end
     end
     ns:route_add(route)
   end
@@ -175,8 +215,12 @@ end
 ---@return lunet.topo.Topology
 function M.build(spec)
   local ok, res = pcall(build, spec)
-  if ok then return res end
-  if type(res) == "table" and res.topo then error("lunet.topo.build: " .. res.topo, 2) end
+  if ok then
+    return res
+  end
+  if type(res) == "table" and res.topo then
+    error("lunet.topo.build: " .. res.topo, 2)
+  end
   error(res, 0) -- a lunet call failed: its message already says where and why
 end
 
