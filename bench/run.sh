@@ -343,10 +343,10 @@ inside() {
         us=$(run_timed "$WORK/teardown.log" $(teardown_cmd "$m" "$n"))
         verify_teardown "$m" "$n"
         T[$m]+="$us "
-        printf '#   N=%-5s run %d/%d %-12s setup %9.1f ms  teardown %9.1f ms  peak RSS %s KiB  (load %s)\n' \
+        printf '#   N=%-5s run %d/%d %-12s setup %9.1f ms  teardown %9.1f ms  %s(load %s)\n' \
           "$n" "$r" "$R" "$m" \
           "$(echo "${S[$m]}" | awk '{print $NF/1000}')" "$(echo "${T[$m]}" | awk '{print $NF/1000}')" \
-          "$rss" "$(cut -d' ' -f1 /proc/loadavg)" >&2
+          "$([[ $RSS == 1 ]] && echo "peak RSS $rss KiB  ")" "$(cut -d' ' -f1 /proc/loadavg)" >&2
       done
     done
     settle "$n"
@@ -360,7 +360,7 @@ inside() {
     for m in "${methods[@]}"; do
       setup_ms=$(echo "${S[$m]}" | tr ' ' '\n' | grep . | median)
       teardown_ms=$(echo "${T[$m]}" | tr ' ' '\n' | grep . | median)
-      rss=$(echo "${M[$m]}" | tr ' ' '\n' | grep . | sort -n | tail -n1)
+      rss=$(echo "${M[$m]}" | tr ' ' '\n' | { grep . || true; } | sort -n | tail -n1)
       awk -v l="$(label "$m")" -v s="$setup_ms" -v t="$teardown_ms" -v bs="$base_s" -v bt="$base_t" \
         -v n="$n" -v k="${rss:-}" \
         'BEGIN { printf "%-20s %10.1f %7.2fx %12.1f %7.2fx %9.3f %9.3f %10s\n", l, s/1000, s/bs, t/1000, t/bt,
