@@ -5,6 +5,7 @@
 -- the host's table holds one route per namespace already made, so P(N)'s setup is O(N²).
 -- These routes are not journaled (they go with their veths anyway).
 -- Usage: PTP=bench/variants/ptp_hostroutes_ip.lua bench/run.sh --scale 500 2000
+--        (PTP_IPV6_OFF=1 in the environment: with IPv6 off on the new links)
 local N = tonumber(arg[1])
 assert(N and N >= 1 and N <= 65000 and N == math.floor(N), "usage: lunet run ptp_hostroutes_ip.lua N")
 
@@ -12,10 +13,14 @@ local function addr(i)
   return string.format("10.%d.%d.%d", i // 65536 + 1, (i // 256) % 256, i % 256)
 end
 
+-- PTP_IPV6_OFF=1: also IPv6 off on new links, as variants/ptp_ipv6_off.lua.
+local v6off = os.getenv("PTP_IPV6_OFF") == "1"
+if v6off then net.host:sysctl("net.ipv6.conf.default.disable_ipv6", 1) end
 net.host:link("lo"):addr_add("169.254.1.1/32")
 local batch = {}
 for i = 1, N do
   local p = net.ns.add("p" .. i)
+  if v6off then p:sysctl("net.ipv6.conf.default.disable_ipv6", 1) end
   local _, eth0 = net.host:veth("vp" .. i, "eth0", { peer_ns = p, up = true })
   local a = addr(i)
   eth0:addr_add(a .. "/32")
