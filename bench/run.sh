@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
-# On-demand benchmark: build the star workload W(N) (bench/README.md) with lunet, plain `ip`,
-# `ip -batch` and pyroute2, and report the median setup/teardown wall time of each, side by side.
+# On-demand benchmark: build the star workload W(N) or the point-to-point workload P(N)
+# (bench/README.md) with lunet, plain `ip`, `ip -batch` and pyroute2, and report the median
+# setup/teardown wall time of each, side by side.
 #
 #   bench/run.sh [N…]          default N = 10 100 200
 #   R=3 bench/run.sh 10 100    R runs of every method per N (default 5); the median is reported
+#   WORKLOAD=ptp bench/run.sh 100   P(N) instead of W(N) (default WORKLOAD=star)
+#   bench/run.sh --scale [N…]  P(N) at N = 500 1000 2000 5000 (R=1, METHODS="lunet-v6off lunet
+#                              batch", peak RSS on): per-namespace cost and its growth with N
 #
 # Other knobs (environment): METHODS="lunet ip batch pyroute2" (which methods, in this order;
-# also proto-MODE: the sketch in bench/proto, e.g. proto-min, torn down with ip -batch),
+# also lunet-v6off: the workload's variant with IPv6 off on new links, bench/variants/*_ipv6_off.lua;
+# also proto-MODE: the sketch in bench/proto, star only, torn down with ip -batch),
 # LUNET_BIN=path (use this binary, skip `cargo build --release`), STAR=bench/star.lua and
-# STAR_TEARDOWN=bench/star_teardown.lua (the lunet scripts: lets you time a variant).
+# STAR_TEARDOWN=bench/star_teardown.lua, PTP=bench/ptp.lua and PTP_TEARDOWN=bench/ptp_teardown.lua
+# (the lunet scripts: lets you time a variant), RSS=1 (peak RSS of each run via /usr/bin/time).
 #
 # Everything runs inside ONE throw-away sandbox (new network, mount and PID namespaces, fresh
 # tmpfs on /run/netns, /etc/netns, /run/lunet): nothing is created in the machine's own
@@ -22,7 +28,7 @@ PEERS=$BENCH/peers
 die() { echo "bench/run.sh: error: $*" >&2; exit 1; }
 
 usage() {
-  sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
   exit "${1:-0}"
 }
 
@@ -31,30 +37,50 @@ usage() {
 # ---------------------------------------------------------------------------------------------
 outside() {
   local n
+  SCALE=0
+  local -a ns=()
   for n in "$@"; do
     case $n in
       -h|--help) usage 0 ;;
+      --scale) SCALE=1; continue ;;
       *[!0-9]*|'') die "N must be a positive integer, got '$n' (usage: bench/run.sh [N…])" ;;
     esac
     ((n >= 1 && n <= 60000)) || die "N must be in 1..60000, got $n"
+    ns+=("$n")
   done
+  WORKLOAD=${WORKLOAD:-star}
+  if ((SCALE)); then
+    WORKLOAD=ptp
+    ((${#ns[@]})) || ns=(500 1000 2000 5000)
+    R=${R:-1}
+    RSS=${RSS:-1}
+    METHODS=${METHODS:-lunet-v6off lunet batch}
+  fi
+  case $WORKLOAD in star|ptp) ;; *) die "WORKLOAD must be star or ptp, got '$WORKLOAD'" ;; esac
+  RSS=${RSS:-0}
   R=${R:-5}
   [[ $R =~ ^[1-9][0-9]*$ ]] || die "R must be a positive integer, got '$R'"
   METHODS=${METHODS:-lunet ip batch pyroute2}
   local m
   for m in $METHODS; do
     case $m in
-      lunet|ip|batch|pyroute2) ;;
+      lunet|lunet-v6off|ip|batch|pyroute2) ;;
       proto-lunet|proto-min|proto-minioctl|proto-lunet-pipe|proto-min-pipe|proto-minioctl-pipe) ;;
       *) die "unknown method '$m' in METHODS (lunet ip batch pyroute2, or proto-MODE: see bench/proto)" ;;
     esac
   done
+  if [[ $WORKLOAD == ptp && " $METHODS " == *" proto-"* ]]; then die "the proto-MODE methods build W(N) only (WORKLOAD=star)"; fi
 
   [[ $(id -u) == 0 ]] || die "must run as root (it creates namespaces, inside a private sandbox)"
   local tool
   for tool in ip ping unshare mount timeout awk; do
     command -v "$tool" >/dev/null || die "'$tool' not found (apt-get install -y iproute2 iputils-ping util-linux)"
   done
+
+  if [[ $RSS == 1 && ! -x /usr/bin/time ]]; then
+    echo "# installing GNU time for the peak RSS (apt-get install -y time)" >&2
+    { command -v apt-get >/dev/null && apt-get install -y -q time >&2; } || die "cannot install GNU time (/usr/bin/time); or run with RSS=0"
+  fi
 
   if [[ " $METHODS " == *" pyroute2 "* ]]; then
     command -v python3 >/dev/null || die "python3 not found (needed for the pyroute2 method)"
@@ -65,7 +91,7 @@ outside() {
     fi
   fi
 
-  if [[ " $METHODS " == *" lunet "* ]]; then
+  if [[ " $METHODS " == *" lunet"[\ -]* ]]; then
     if [[ -z ${LUNET_BIN:-} ]]; then
       command -v cargo >/dev/null || die "cargo not found (or set LUNET_BIN to a built lunet)"
       echo "# building lunet (cargo build --release)" >&2
@@ -74,9 +100,16 @@ outside() {
       [[ $LUNET_BIN == /* ]] || LUNET_BIN=$REPO/$LUNET_BIN
     fi
     [[ -x $LUNET_BIN ]] || die "lunet binary not found or not executable: $LUNET_BIN"
-    STAR=$(realpath "${STAR:-$BENCH/star.lua}")
-    STAR_TEARDOWN=$(realpath "${STAR_TEARDOWN:-$BENCH/star_teardown.lua}")
-    [[ -f $STAR && -f $STAR_TEARDOWN ]] || die "lunet scripts not found: $STAR, $STAR_TEARDOWN"
+    if [[ $WORKLOAD == star ]]; then
+      SCRIPT=$(realpath "${STAR:-$BENCH/star.lua}")
+      SCRIPT_TEARDOWN=$(realpath "${STAR_TEARDOWN:-$BENCH/star_teardown.lua}")
+    else
+      SCRIPT=$(realpath "${PTP:-$BENCH/ptp.lua}")
+      SCRIPT_TEARDOWN=$(realpath "${PTP_TEARDOWN:-$BENCH/ptp_teardown.lua}")
+    fi
+    SCRIPT_V6OFF=$BENCH/variants/${WORKLOAD}_ipv6_off.lua
+    [[ -f $SCRIPT && -f $SCRIPT_TEARDOWN && -f $SCRIPT_V6OFF ]] \
+      || die "lunet scripts not found: $SCRIPT, $SCRIPT_TEARDOWN, $SCRIPT_V6OFF"
   fi
 
   PROTO_BIN=
@@ -87,7 +120,8 @@ outside() {
     PROTO_BIN=$BENCH/proto/target/release/star-proto
   fi
 
-  export R METHODS LUNET_BIN="${LUNET_BIN:-}" STAR="${STAR:-}" STAR_TEARDOWN="${STAR_TEARDOWN:-}"
+  export R METHODS WORKLOAD SCALE RSS LUNET_BIN="${LUNET_BIN:-}" SCRIPT="${SCRIPT:-}"
+  export SCRIPT_TEARDOWN="${SCRIPT_TEARDOWN:-}" SCRIPT_V6OFF="${SCRIPT_V6OFF:-}"
   export PROTO_BIN
   export PYTHON3 LUNET_REV
   PYTHON3=$(command -v python3 || true)
@@ -100,7 +134,7 @@ outside() {
   export LUNET_BENCH_INSIDE=1
   echo "# entering the sandbox (unshare --net --mount --pid --fork --mount-proc)" >&2
   exec unshare --net --mount --pid --fork --mount-proc --kill-child --propagation private \
-    -- bash "${BASH_SOURCE[0]}" "$@"
+    -- bash "${BASH_SOURCE[0]}" "${ns[@]}"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -108,8 +142,15 @@ outside() {
 # ---------------------------------------------------------------------------------------------
 now_us() { local t=$EPOCHREALTIME; echo "${t/./}"; }
 
-# host i -> 10.0.((i+1)/256).((i+1)%256), as peers/addr.sh
-addr_of() { local j=$(( $1 + 1 )); echo "10.0.$(( j / 256 )).$(( j % 256 ))"; }
+# host i -> 10.0.((i+1)/256).((i+1)%256), as peers/addr.sh (W(N));
+# namespace i -> 10.(i/65536+1).((i/256)%256).(i%256), as peers/ptp_addr.sh (P(N))
+addr_of() {
+  if [[ $WORKLOAD == ptp ]]; then
+    echo "10.$(( $1 / 65536 + 1 )).$(( ($1 / 256) % 256 )).$(( $1 % 256 ))"
+  else
+    local j=$(( $1 + 1 )); echo "10.0.$(( j / 256 )).$(( j % 256 ))"
+  fi
+}
 
 # IPv6 defaults of the sandbox's own namespace: a variant script may change them (e.g.
 # addr_gen_mode), and settle puts them back so they never leak into the other methods.
@@ -136,22 +177,23 @@ kernel_busy() {
 # work may keep it busier: 30 s at most). Then a short settle.
 settle() {
   restore_sysctls
-  local deadline=$(( SECONDS + 180 )) links
+  local deadline=$(( SECONDS + 180 + ${1:-0} / 20 )) links
   while :; do
     links=$(ip -o link show | awk -F': ' '{print $2}' | tr '\n' ' ')
     if [[ $links == "lo " && -z $(ls -A /run/netns) ]]; then break; fi
-    ((SECONDS < deadline)) || die "the kernel did not free the namespaces within 180 s (links left: $links)"
+    ((SECONDS < deadline)) || die "the kernel did not free the namespaces in time (links left: $(echo "$links" | cut -c1-200))"
     sleep 0.05
   done
-  kernel_quiet
+  kernel_quiet "${1:-0}"
 }
 
-# Until the machine's kernel time is under 30 % of a core (30 s at most), then 0.3 s.
+# Until the machine's kernel time is under 30 % of a core (30 s at most, more at large N: the
+# kernel frees thousands of namespaces for minutes, on one worker), then 0.3 s.
 kernel_quiet() {
-  local deadline=$(( SECONDS + 30 )) busy
+  local deadline=$(( SECONDS + 30 + ${1:-0} / 20 )) busy
   while busy=$(kernel_busy); ((busy > 30)); do
     if ((SECONDS >= deadline)); then
-      echo "# warning: the kernel is still busy ($busy % of a core) after 30 s; going on" >&2
+      echo "# warning: the kernel is still busy ($busy % of a core) after $(( 30 + ${1:-0} / 20 )) s; going on" >&2
       break
     fi
   done
@@ -159,11 +201,15 @@ kernel_quiet() {
 }
 
 # run_timed LOG CMD… : runs CMD with a time limit, output to LOG; prints the wall time in µs.
+# With RSS=1, under /usr/bin/time: the peak RSS (KiB, of the process or its largest child)
+# goes to LOG.rss.
 run_timed() {
   local log=$1; shift
   local t0 t1 rc=0
+  local -a wrap=()
+  if [[ $RSS == 1 ]]; then wrap=(/usr/bin/time -o "$log.rss" -f %M); fi
   t0=$(now_us)
-  timeout 1800 "$@" >"$log" 2>&1 || rc=$?
+  timeout 3600 "${wrap[@]}" "$@" >"$log" 2>&1 || rc=$?
   t1=$(now_us)
   if ((rc != 0)); then
     echo "bench/run.sh: error: '$*' failed (exit $rc); its output:" >&2
@@ -176,10 +222,11 @@ run_timed() {
 setup_cmd() {
   local m=$1 n=$2
   case $m in
-    lunet)    echo "$LUNET_BIN" run "$STAR" "$n" ;;
-    ip)       echo "$PEERS/ip_setup.sh" "$n" ;;
-    batch)    echo "$PEERS/batch_setup.sh" "$n" ;;
-    pyroute2) echo "$PYTHON3" "$PEERS/pr2_setup.py" "$n" ;;
+    lunet)    echo "$LUNET_BIN" run "$SCRIPT" "$n" ;;
+    lunet-v6off) echo "$LUNET_BIN" run "$SCRIPT_V6OFF" "$n" ;;
+    ip)       echo "$PEERS/${PFX}ip_setup.sh" "$n" ;;
+    batch)    echo "$PEERS/${PFX}batch_setup.sh" "$n" ;;
+    pyroute2) echo "$PYTHON3" "$PEERS/${PFX}pr2_setup.py" "$n" ;;
     proto-*)  echo "$PROTO_BIN" "${m#proto-}" "$n" ;;
   esac
 }
@@ -187,17 +234,17 @@ setup_cmd() {
 teardown_cmd() {
   local m=$1 n=$2
   case $m in
-    lunet)    echo "$LUNET_BIN" run "$STAR_TEARDOWN" "$n" ;;
-    ip)       echo "$PEERS/ip_teardown.sh" "$n" ;;
-    batch)    echo "$PEERS/batch_teardown.sh" "$n" ;;
-    pyroute2) echo "$PYTHON3" "$PEERS/pr2_teardown.py" "$n" ;;
+    lunet|lunet-v6off) echo "$LUNET_BIN" run "$SCRIPT_TEARDOWN" "$n" ;;
+    ip)       echo "$PEERS/${PFX}ip_teardown.sh" "$n" ;;
+    batch)    echo "$PEERS/${PFX}batch_teardown.sh" "$n" ;;
+    pyroute2) echo "$PYTHON3" "$PEERS/${PFX}pr2_teardown.py" "$n" ;;
     proto-*)  echo "$PEERS/batch_teardown.sh" "$n" ;;
   esac
 }
 
 label() {
   case $1 in
-    lunet) echo lunet ;; ip) echo "ip (1 process/cmd)" ;; batch) echo "ip -batch" ;; pyroute2) echo pyroute2 ;;
+    lunet) echo lunet ;; lunet-v6off) echo "lunet, IPv6 off" ;; ip) echo "ip (1 process/cmd)" ;; batch) echo "ip -batch" ;; pyroute2) echo pyroute2 ;;
     proto-*) echo "sketch ${1#proto-}" ;;
   esac
 }
@@ -208,11 +255,11 @@ verify_setup() {
   local got
   got=$(ip netns list | wc -l)
   ((got == n)) || { echo "bench/run.sh: error: $m N=$n: expected $n namespaces after setup, found $got; output:" >&2; tail -n 20 "$log" | sed "s/^/    /" >&2; exit 1; }
-  if ! ip netns exec h1 ping -c1 -W2 "$target" >"$WORK/ping.log" 2>&1; then
-    echo "bench/run.sh: error: $m N=$n: after setup, h1 cannot ping h$n ($target):" >&2
+  if ! ip netns exec "${NSP}1" ping -c1 -W2 "$target" >"$WORK/ping.log" 2>&1; then
+    echo "bench/run.sh: error: $m N=$n: after setup, ${NSP}1 cannot ping ${NSP}$n ($target):" >&2
     sed 's/^/    /' "$WORK/ping.log" >&2
-    echo "    h1: $(ip -n h1 -br addr 2>&1 | tr '\n' ';')  routes: $(ip -n h1 route 2>&1 | tr '\n' ';')" >&2
-    echo "    br0: $(ip -br addr show br0 2>&1)" >&2
+    echo "    ${NSP}1: $(ip -n "${NSP}1" -br addr 2>&1 | tr '\n' ';')  routes: $(ip -n "${NSP}1" route 2>&1 | tr '\n' ';')" >&2
+    echo "    $GWDEV: $(ip -br addr show "$GWDEV" 2>&1)" >&2
     exit 1
   fi
 }
@@ -221,7 +268,10 @@ verify_teardown() {
   local m=$1 n=$2 left
   left=$(ip netns list)
   [[ -z $left ]] || die "$m N=$n: namespaces left after teardown: $(echo "$left" | head -5 | tr '\n' ' ')…"
-  if ip link show br0 >/dev/null 2>&1; then die "$m N=$n: br0 still exists after teardown"; fi
+  if [[ $WORKLOAD == star ]] && ip link show br0 >/dev/null 2>&1; then die "$m N=$n: br0 still exists after teardown"; fi
+  if [[ $WORKLOAD == ptp && $(ip -4 -o addr show dev lo) == *169.254.1.1* ]]; then
+    die "$m N=$n: the gateway address 169.254.1.1 is still on lo after teardown"
+  fi
 }
 
 median() { # numbers on stdin -> median
@@ -245,6 +295,19 @@ inside() {
   ip link set lo up
   save_sysctls
 
+  # Per workload: peer script prefix, namespace prefix, the host-side device with the gateway.
+  case $WORKLOAD in
+    star) PFX=; NSP=h; GWDEV=br0 ;;
+    ptp)  PFX=ptp_; NSP=p; GWDEV=lo
+          # P(N) routes through the sandbox's namespace (p1 -> host -> pN): this is the sandbox's
+          # own sysctl, not the machine's.
+          echo 1 >/proc/sys/net/ipv4/ip_forward ;;
+  esac
+  # Open files: lunet keeps 3 fds per namespace and raises its soft limit to the hard one;
+  # make sure the hard limit allows 60000 namespaces (rlimits are per process: only this
+  # sandbox's processes see it).
+  if (( $(ulimit -Hn) < 200000 )); then ulimit -Hn 200000 2>/dev/null || echo "# warning: cannot raise the open-file limit above $(ulimit -Hn)" >&2; fi
+
   WORK=$(mktemp -d /tmp/lunet-bench.XXXXXX)
   trap 'rm -rf "$WORK"' EXIT
 
@@ -253,51 +316,84 @@ inside() {
   local -a methods
   read -r -a methods <<<"$METHODS"
 
-  echo "# lunet star benchmark: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, kernel $(uname -r), R=$R"
+  echo "# lunet $WORKLOAD benchmark$( ((SCALE)) && echo ' (--scale)'): $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, kernel $(uname -r), R=$R"
   echo "# $(ip -V 2>&1 | head -1); pyroute2 $("${PYTHON3:-python3}" -c 'import pyroute2; print(pyroute2.__version__)' 2>/dev/null || echo '-')"
-  echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-  if [[ -n $LUNET_BIN ]]; then echo "# lunet $LUNET_REV: $LUNET_BIN run ${STAR#"$REPO"/} N"; fi
+  echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg); open-file limit in the sandbox: $(ulimit -Hn)"
+  if [[ -n $LUNET_BIN ]]; then echo "# lunet $LUNET_REV: $LUNET_BIN run ${SCRIPT#"$REPO"/} N"; fi
 
-  local n r m us setup_ms teardown_ms
+  local n r m us setup_ms teardown_ms rss summary=""
   for n in "${Ns[@]}"; do
-    declare -A S=() T=()
-    for m in "${methods[@]}"; do S[$m]=""; T[$m]=""; done
+    declare -A S=() T=() M=()
+    for m in "${methods[@]}"; do S[$m]=""; T[$m]=""; M[$m]=""; done
     for ((r = 1; r <= R; r++)); do
       # Methods interleaved within each round, so slow drift hits them all alike.
       for m in "${methods[@]}"; do
-        settle
+        settle "$n"
         # shellcheck disable=SC2046
         us=$(run_timed "$WORK/setup.log" $(setup_cmd "$m" "$n"))
         verify_setup "$m" "$n" "$WORK/setup.log"
         S[$m]+="$us "
+        rss=-
+        if [[ $RSS == 1 ]]; then rss=$(tail -n1 "$WORK/setup.log.rss"); M[$m]+="$rss "; fi
         # Teardown starts from a quiet kernel: the setup's own background work (IPv6 DAD and
-        # MLD timers, linkwatch) would otherwise slow the teardown of whoever set up fastest.
+        # MLD timers, linkwatch) would otherwise slow down the teardown of whoever set up fastest.
         sleep 1
-        kernel_quiet
+        kernel_quiet "$n"
         # shellcheck disable=SC2046
         us=$(run_timed "$WORK/teardown.log" $(teardown_cmd "$m" "$n"))
         verify_teardown "$m" "$n"
         T[$m]+="$us "
-        printf '#   N=%-5s run %d/%d %-9s setup %8.1f ms  teardown %8.1f ms\n' "$n" "$r" "$R" "$m" \
-          "$(echo "${S[$m]}" | awk '{print $NF/1000}')" "$(echo "${T[$m]}" | awk '{print $NF/1000}')" >&2
+        printf '#   N=%-5s run %d/%d %-12s setup %9.1f ms  teardown %9.1f ms  %s(load %s)\n' \
+          "$n" "$r" "$R" "$m" \
+          "$(echo "${S[$m]}" | awk '{print $NF/1000}')" "$(echo "${T[$m]}" | awk '{print $NF/1000}')" \
+          "$([[ $RSS == 1 ]] && echo "peak RSS $rss KiB  ")" "$(cut -d' ' -f1 /proc/loadavg)" >&2
       done
     done
-    settle
+    settle "$n"
 
     local base_s base_t
     base_s=$(echo "${S[${methods[0]}]}" | tr ' ' '\n' | grep . | median)
     base_t=$(echo "${T[${methods[0]}]}" | tr ' ' '\n' | grep . | median)
     echo
-    echo "N=$n  (median of $R runs, wall ms; ratio = method / $(label "${methods[0]}"))"
-    printf '%-20s %10s %8s %12s %8s\n' method setup ratio teardown ratio
+    echo "N=$n  (median of $R runs, wall ms; ratio = method / $(label "${methods[0]}"); load $(cut -d' ' -f1-3 /proc/loadavg))"
+    printf '%-20s %10s %8s %12s %8s %9s %9s %10s\n' method setup ratio teardown ratio setup/ns down/ns "RSS MiB"
     for m in "${methods[@]}"; do
       setup_ms=$(echo "${S[$m]}" | tr ' ' '\n' | grep . | median)
       teardown_ms=$(echo "${T[$m]}" | tr ' ' '\n' | grep . | median)
+      rss=$(echo "${M[$m]}" | tr ' ' '\n' | { grep . || true; } | sort -n | tail -n1)
       awk -v l="$(label "$m")" -v s="$setup_ms" -v t="$teardown_ms" -v bs="$base_s" -v bt="$base_t" \
-        'BEGIN { printf "%-20s %10.1f %7.2fx %12.1f %7.2fx\n", l, s/1000, s/bs, t/1000, t/bt }'
+        -v n="$n" -v k="${rss:-}" \
+        'BEGIN { printf "%-20s %10.1f %7.2fx %12.1f %7.2fx %9.3f %9.3f %10s\n", l, s/1000, s/bs, t/1000, t/bt,
+                 s/1000/n, t/1000/n, (k == "" ? "-" : sprintf("%.1f", k/1024)) }'
+      summary+="$m $n $setup_ms $teardown_ms ${rss:--}"$'\n'
     done
-    unset S T
+    unset S T M
   done
+
+  # Per-namespace cost against N (with --scale, or whenever more than one N was run).
+  if ((${#Ns[@]} > 1)); then
+    echo
+    echo "Per-namespace cost (setup ms / N, teardown ms / N; growth = cost at the largest N / cost at the smallest)"
+    printf '%-20s' method
+    for n in "${Ns[@]}"; do printf ' %17s' "N=$n"; done
+    printf ' %9s %9s\n' "growth" "down gr."
+    for m in "${methods[@]}"; do
+      printf '%-20s' "$(label "$m")"
+      echo "$summary" | awk -v m="$m" '$1 == m { printf " %8.3f/%8.3f", $3/1000/$2, $4/1000/$2;
+          c[++k] = $3/$2; d[k] = $4/$2 } END { printf " %8.2fx %8.2fx\n", c[k]/c[1], d[k]/d[1] }'
+    done
+    if [[ $RSS == 1 ]]; then
+      echo
+      echo "Peak RSS of the setup (MiB; the largest of the R runs; for a shell script: its largest process)"
+      printf '%-20s' method
+      for n in "${Ns[@]}"; do printf ' %9s' "N=$n"; done
+      echo
+      for m in "${methods[@]}"; do
+        printf '%-20s' "$(label "$m")"
+        echo "$summary" | awk -v m="$m" '$1 == m { if ($5 == "-") printf " %9s", "-"; else printf " %9.1f", $5/1024 } END { print "" }'
+      done
+    fi
+  fi
 }
 
 if [[ ${LUNET_BENCH_INSIDE:-} == 1 ]]; then
