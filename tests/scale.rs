@@ -177,10 +177,11 @@ fn ipv6_can_be_turned_off_for_a_namespace_a_bridge_or_a_whole_scenario() {
 #[test]
 fn long_work_shows_progress_on_a_terminal_and_nothing_elsewhere() {
     let sb = Sandbox::new();
-    // Slow enough to pass the 1 s before progress shows: each namespace also runs a program.
+    // Progress shows from the first change after 1 s, and stays while the script waits.
     let script = sb.write(
         "slow.lua",
-        "for i = 1, 400 do net.ns.add('s' .. i) end\nnet.host:exec('sleep 1.5')\nfor i = 401, 420 do net.ns.add('s' .. i) end\nnet.reset()\n",
+        "for i = 1, 50 do net.ns.add('s' .. i) end\nnet.host:exec('sleep 1.2')\nfor i = 51, 60 do net.ns.add('s' .. i) end\n\
+         net.host:exec('sleep 3')\nnet.reset()\n",
     );
     let t = common::term::Term::lunet(&sb, &format!("run {}", script.display()));
     let screen = t.wait_for("changes");
