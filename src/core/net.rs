@@ -134,9 +134,44 @@ impl Default for Config {
     }
 }
 
+/// How many namespace handles stay open at most: each holds 3 fds and a
+/// netlink connection with its buffers, so a lab of thousands of namespaces
+/// keeps only the most recent ones (a handle closed is opened again on use).
+const MAX_OPEN: usize = 256;
+
+/// The open namespace handles, oldest first out once there are `MAX_OPEN`.
+#[derive(Default)]
+struct OpenHandles {
+    map: HashMap<NsId, Arc<Namespace>>,
+    order: std::collections::VecDeque<NsId>,
+}
+
+impl OpenHandles {
+    fn insert(&mut self, ns: Arc<Namespace>) {
+        let id = ns.id.clone();
+        if self.map.insert(id.clone(), ns).is_none() {
+            self.order.push_back(id);
+        }
+        while self.map.len() > MAX_OPEN {
+            let Some(old) = self.order.pop_front() else { break };
+            // lunet's own namespace is used all the time: it stays.
+            if old == NsId::Host {
+                self.order.push_back(old);
+                continue;
+            }
+            self.map.remove(&old);
+        }
+        // Names forgotten by `forget` may linger in `order`: drop them now and then.
+        if self.order.len() > 2 * MAX_OPEN {
+            let map = &self.map;
+            self.order.retain(|id| map.contains_key(id));
+        }
+    }
+}
+
 pub struct Net {
     pub(super) thread: NsThread,
-    open: Mutex<HashMap<NsId, Arc<Namespace>>>,
+    open: Mutex<OpenHandles>,
     verbose: bool,
     /// Every change is journaled (in memory until a file is attached).
     pub(super) journal: Mutex<Journal>,
@@ -164,7 +199,7 @@ impl Net {
     pub fn new(cfg: Config) -> Result<Net> {
         Ok(Net {
             thread: NsThread::start()?,
-            open: Mutex::new(HashMap::new()),
+            open: Mutex::new(OpenHandles::default()),
             verbose: cfg.verbose,
             journal: Mutex::new(Journal::in_memory()),
             backend: cfg.backend,
@@ -192,20 +227,17 @@ impl Net {
 
     /// The handle of a namespace already opened (no I/O).
     pub fn cached(&self, id: &NsId) -> Option<Arc<Namespace>> {
-        self.open.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned()
+        self.open.lock().unwrap_or_else(|e| e.into_inner()).map.get(id).cloned()
     }
 
     fn remember(&self, ns: Namespace) -> Arc<Namespace> {
         let ns = Arc::new(ns);
-        self.open
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(ns.id.clone(), ns.clone());
+        self.open.lock().unwrap_or_else(|e| e.into_inner()).insert(ns.clone());
         ns
     }
 
     pub(super) fn forget(&self, id: &NsId) {
-        self.open.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+        self.open.lock().unwrap_or_else(|e| e.into_inner()).map.remove(id);
     }
 
     /// The open handle of a namespace (opened on first use, then cached).
