@@ -210,15 +210,25 @@ pub fn pids_of(name: &str) -> Result<Vec<i32>> {
 /// The processes in each of these named namespaces, with one pass over /proc
 /// (a batched delete); names that do not exist are left out.
 pub fn pids_of_many(names: &[String]) -> Result<Vec<i32>> {
-    let mut want = std::collections::HashSet::new();
-    for n in names {
-        if let Ok(m) = fs::metadata(path(n)) {
-            want.insert(ns_key(&m));
-        }
-    }
+    let want: std::collections::HashSet<(u64, u64)> = names
+        .iter()
+        .filter_map(|n| fs::metadata(path(n)).ok())
+        .map(|m| ns_key(&m))
+        .collect();
     if want.is_empty() {
         return Ok(vec![]);
     }
+    pids_in_any(&want)
+}
+
+fn pids_in(want: (u64, u64)) -> Result<Vec<i32>> {
+    let mut out = pids_in_any(&std::collections::HashSet::from([want]))?;
+    out.sort();
+    Ok(out)
+}
+
+/// Every process whose network namespace is one of `want` (device, inode).
+fn pids_in_any(want: &std::collections::HashSet<(u64, u64)>) -> Result<Vec<i32>> {
     let mut out = vec![];
     let rd = fs::read_dir("/proc").map_err(|e| Error::io("read /proc", e))?;
     for entry in rd.filter_map(|e| e.ok()) {
@@ -231,23 +241,6 @@ pub fn pids_of_many(names: &[String]) -> Result<Vec<i32>> {
             }
         }
     }
-    Ok(out)
-}
-
-fn pids_in(want: (u64, u64)) -> Result<Vec<i32>> {
-    let mut out = vec![];
-    let rd = fs::read_dir("/proc").map_err(|e| Error::io("read /proc", e))?;
-    for entry in rd.filter_map(|e| e.ok()) {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
-        };
-        if let Ok(m) = fs::metadata(format!("/proc/{pid}/ns/net")) {
-            if ns_key(&m) == want {
-                out.push(pid);
-            }
-        }
-    }
-    out.sort();
     Ok(out)
 }
 
