@@ -29,6 +29,11 @@ impl NsThread {
             .spawn(move || {
                 for job in rx {
                     job(&home);
+                    // Stranded in another namespace: take no more jobs (each later
+                    // call then fails with "the namespace thread is gone").
+                    if LOST.with(|l| l.get()) {
+                        break;
+                    }
                 }
             })
             .map_err(|e| Error::io("start the namespace thread", e))?;
@@ -61,7 +66,7 @@ impl NsThread {
         self.run(move |home| {
             enter(ns.as_fd())?;
             let out = f();
-            go_home(home);
+            go_home(home)?;
             out
         })
         .await
@@ -76,7 +81,7 @@ impl NsThread {
         self.run(move |home| {
             unshare(CloneFlags::CLONE_NEWNET).map_err(|e| Error::sys("create a network namespace", e as i32))?;
             let out = f();
-            go_home(home);
+            go_home(home)?;
             out
         })
         .await
@@ -90,11 +95,17 @@ fn enter(ns: BorrowedFd) -> Result<()> {
     })
 }
 
-fn go_home(home: &File) {
-    // Returning to a namespace we left a moment ago cannot fail short of a kernel bug;
-    // staying in the wrong one would silently misdirect every later job.
-    if let Err(e) = setns(home.as_fd(), CloneFlags::CLONE_NEWNET) {
-        eprintln!("lunet: fatal: cannot return the namespace thread home: {e}");
-        std::process::abort();
-    }
+thread_local! {
+    /// Set on the namespace thread when it could not return home.
+    static LOST: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Back to lunet's own namespace. Failing cannot happen short of a kernel bug;
+/// staying in the wrong one would silently misdirect every later job, so the
+/// thread then stops and every later call fails (the caller reports it).
+fn go_home(home: &File) -> Result<()> {
+    setns(home.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|e| {
+        LOST.with(|l| l.set(true));
+        Error::sys("the namespace thread cannot return to lunet's own namespace", e as i32)
+    })
 }
