@@ -9,7 +9,6 @@ mod common;
 use common::Sandbox;
 use serde_json::Value;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 /// Keeps what is configuration and drops what is the kernel's own choice or
 /// timing: MACs, ifindexes, netnsids, operstate and carrier, statistics.
@@ -517,101 +516,21 @@ fn net_ip_returns_what_the_lua_call_returns() {
     assert!(!sb.sh("ip -n left -br link").contains("d0 UP"));
 }
 
-/// A terminal (tmux) running `lunet` inside the sandbox.
-struct Term {
-    sock: String,
-    _state: common::tempdir::Dir,
-}
-
-impl Term {
-    fn start(sb: &Sandbox) -> Term {
-        let sock = format!("lunet-ip-test-{}", std::process::id());
-        let state = common::tempdir::Dir::new();
-        let cmd = format!(
-            "trap '' INT; nsenter -t {} -n -m -p -- env XDG_STATE_HOME={} TERM=xterm {}; sleep 60",
-            sb.pid,
-            state.path().display(),
-            common::lunet_bin().display()
-        );
-        let ok = Command::new("tmux")
-            .args([
-                "-L",
-                &sock,
-                "new-session",
-                "-d",
-                "-x",
-                "160",
-                "-y",
-                "50",
-                "-s",
-                "t",
-                &cmd,
-            ])
-            .status()
-            .unwrap();
-        assert!(ok.success(), "tmux must be installed");
-        let t = Term { sock, _state: state };
-        t.wait_for("lunet[host]>");
-        t
-    }
-
-    fn screen(&self) -> String {
-        let o = Command::new("tmux")
-            .args(["-L", &self.sock, "capture-pane", "-p", "-S", "-200", "-t", "t"])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&o.stdout).to_string()
-    }
-
-    fn wait_for(&self, text: &str) -> String {
-        let t0 = Instant::now();
-        loop {
-            let s = self.screen();
-            if s.contains(text) {
-                return s;
-            }
-            assert!(
-                t0.elapsed() < Duration::from_secs(10),
-                "timed out waiting for {text:?}:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        Command::new("tmux")
-            .args(["-L", &self.sock, "send-keys", "-t", "t"])
-            .args(keys)
-            .status()
-            .unwrap();
-    }
-
-    fn line(&self, text: &str, expect: &str) -> String {
-        self.keys(&["-l", text]);
-        self.keys(&["Enter"]);
-        self.wait_for(expect)
-    }
-}
-
-impl Drop for Term {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux").args(["-L", &self.sock, "kill-server"]).status();
-    }
-}
-
 #[test]
 fn the_repl_takes_ip_lines_completes_them_and_undoes_them() {
     let sb = Sandbox::new();
     sb.sh("ip netns add blue");
-    let t = Term::start(&sb);
-    t.line("ip link add v0 type veth peer name v1", "Link(v0@host)   Link(v1@host)");
+    // A real terminal on a private tmux socket (removed with the test's temp dir).
+    let t = common::term::Term::lunet(&sb, "");
+    t.wait_for("lunet[host]>");
+    t.type_and_wait("ip link add v0 type veth peer name v1", "Link(v0@host)   Link(v1@host)");
     assert!(sb.has_link(None, "v0") && sb.has_link(None, "v1"));
-    t.line("ip -br link show dev v0", "v0@v1");
-    t.line(".undo", "undone: ip link add v0 type veth peer name v1");
+    t.type_and_wait("ip -br link show dev v0", "v0@v1");
+    t.type_and_wait(".undo", "undone: ip link add v0 type veth peer name v1");
     assert!(!sb.has_link(None, "v0"));
-    t.line("ip link frob", "ns:ip: ip link: \"frob\" not understood");
-    t.line(".ns blue", "lunet[blue]>");
-    t.line("ip link set lo up", "lunet[blue]> ip link set lo up\nlunet[blue]>");
+    t.type_and_wait("ip link frob", "ns:ip: ip link: \"frob\" not understood");
+    t.type_and_wait(".ns blue", "lunet[blue]>");
+    t.type_and_wait("ip link set lo up", "lunet[blue]> ip link set lo up\nlunet[blue]>");
     assert!(
         sb.sh("ip -n blue -br link show lo").contains("UNKNOWN") || sb.sh("ip -n blue link show lo").contains(",UP")
     );
