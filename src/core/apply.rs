@@ -201,15 +201,23 @@ impl Net {
         let seq = self.journal_intent(op, prep.undo, prep.maybe_theirs)?;
         let res = self.execute(op, true).await;
         self.faults_after(seq);
-        match &res {
-            Ok(changed) => self.journal(|j| j.done(seq, *changed))?,
-            Err(e) => self.journal(|j| j.failed(seq, e))?,
-        };
-        if res.is_ok() {
-            let n = self.made.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            (self.progress)(super::net::Progress::Made(n));
-        }
+        self.journal_outcome(seq, res.as_ref().copied())?;
         res
+    }
+
+    /// Records how a journaled change ended: the one place outcomes are written
+    /// (for `apply`, spawns and batched deletes alike); a change made counts
+    /// for progress.
+    pub(super) fn journal_outcome(&self, seq: u64, outcome: std::result::Result<bool, &Error>) -> Result<()> {
+        match outcome {
+            Ok(changed) => {
+                self.journal(|j| j.done(seq, changed))?;
+                let n = self.made.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                (self.progress)(super::net::Progress::Made(n));
+            }
+            Err(e) => self.journal(|j| j.failed(seq, e))?,
+        }
+        Ok(())
     }
 
     /// Applies `ops` in order, all or nothing: if one fails, those already

@@ -409,13 +409,10 @@ impl Net {
         let failed = self.ns_del_many(names).await;
         let mut first = None;
         for (n, seq) in seqs {
-            let mut j = self.journal.lock().unwrap_or_else(|e| e.into_inner());
-            match failed.iter().find(|(f, _)| f == n) {
-                None => j.done(seq, true)?,
-                Some((_, e)) => {
-                    j.failed(seq, e)?;
-                    first.get_or_insert_with(|| e.clone());
-                }
+            let err = failed.iter().find(|(f, _)| f == n).map(|(_, e)| e);
+            self.journal_outcome(seq, err.map_or(Ok(true), Err))?;
+            if let Some(e) = err {
+                first.get_or_insert_with(|| e.clone());
             }
         }
         match first {
@@ -488,19 +485,19 @@ impl Net {
         let seq = self.journal_intent(&op, undo, false)?;
         let res = process::spawn(id, file.as_ref(), spec, output, &tag);
         self.faults_after(seq);
-        let mut j = self.journal.lock().unwrap_or_else(|e| e.into_inner());
-        match &res {
-            Ok(p) => {
-                let undo = vec![Op::Kill {
-                    pid: p.pid,
-                    start: p.start,
-                    tag,
-                }];
-                j.set_undo(seq, undo).and_then(|_| j.done(seq, true))?;
-            }
-            Err(e) => j.failed(seq, e)?,
+        if let Ok(p) = &res {
+            // Now the pid is known too: its group can be ended, not only its tag.
+            let undo = vec![Op::Kill {
+                pid: p.pid,
+                start: p.start,
+                tag,
+            }];
+            self.journal
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .set_undo(seq, undo)?;
         }
-        drop(j);
+        self.journal_outcome(seq, res.as_ref().map(|_| true))?;
         res
     }
 }
