@@ -37,6 +37,15 @@ return net.scenario {
 }
 "#;
 
+/// `lunet ARGS` in the sandbox with one test hook set (`LUNET_CRASH_STEP=…`).
+fn lunet_with(sb: &Sandbox, var: &str, value: &str, args: &[&str]) -> std::process::Output {
+    sb.command(common::lunet_bin().to_str().unwrap())
+        .env(var, value)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 /// What the user made by hand before lunet ran.
 fn user_objects(sb: &Sandbox) {
     sb.sh("ip link add userbr0 type bridge && ip netns add usernet && \
@@ -77,12 +86,7 @@ fn crash_at_every_step(mode: &str) {
         } else {
             format!("{k}:{mode}")
         };
-        let o = sb
-            .command(common::lunet_bin().to_str().unwrap())
-            .env("LUNET_CRASH_STEP", &point)
-            .args(["up", path])
-            .output()
-            .unwrap();
+        let o = lunet_with(&sb, "LUNET_CRASH_STEP", &point, &["up", path]);
         assert!(!o.status.success(), "crash {point}: up finished: {}", text(&o));
         let o = sb.lunet(&["down", "everything"]);
         let out = text(&o);
@@ -131,12 +135,7 @@ fn a_killed_down_resumes_and_finishes_at_every_step() {
     let steps = count_steps(&sb, path);
     for k in 1..=steps {
         sb.up(path, &[]);
-        let o = sb
-            .command(common::lunet_bin().to_str().unwrap())
-            .env("LUNET_CRASH_UNDO", k.to_string())
-            .args(["down", "everything"])
-            .output()
-            .unwrap();
+        let o = lunet_with(&sb, "LUNET_CRASH_UNDO", &k.to_string(), &["down", "everything"]);
         if o.status.success() {
             // Fewer undo steps than journaled ones (some go with their namespace).
             assert_eq!(
@@ -164,12 +163,7 @@ fn creating_what_already_exists_never_deletes_it_even_after_a_crash() {
         let scen = format!("return net.scenario {{ name = \"{name}\", setup = function() {setup} end }}");
         let path = sb.write(&format!("{name}.lua"), &scen);
         for crash in ["1", "1:after", "1:before"] {
-            let o = sb
-                .command(common::lunet_bin().to_str().unwrap())
-                .env("LUNET_CRASH_STEP", crash)
-                .args(["up", path.to_str().unwrap()])
-                .output()
-                .unwrap();
+            let o = lunet_with(&sb, "LUNET_CRASH_STEP", crash, &["up", path.to_str().unwrap()]);
             let err = text(&o);
             assert!(!o.status.success(), "{name} {crash}: {err}");
             assert!(err.contains("already exists"), "{name} {crash}: {err}");
