@@ -15,6 +15,8 @@
 # LUNET_BIN=path (use this binary, skip `cargo build --release`), STAR=bench/star.lua and
 # STAR_TEARDOWN=bench/star_teardown.lua, PTP=bench/ptp.lua and PTP_TEARDOWN=bench/ptp_teardown.lua
 # (the lunet scripts: lets you time a variant), RSS=1 (peak RSS of each run via /usr/bin/time).
+# Method lunet-b is an A/B partner for lunet in the same run: B_BIN (default LUNET_BIN),
+# B_SCRIPT and B_TEARDOWN (default the lunet scripts), e.g. an older binary or a variant script.
 #
 # Everything runs inside ONE throw-away sandbox (new network, mount and PID namespaces, fresh
 # tmpfs on /run/netns, /etc/netns, /run/lunet): nothing is created in the machine's own
@@ -64,7 +66,7 @@ outside() {
   local m
   for m in $METHODS; do
     case $m in
-      lunet|lunet-v6off|ip|batch|pyroute2) ;;
+      lunet|lunet-v6off|lunet-b|ip|batch|pyroute2) ;;
       proto-lunet|proto-min|proto-minioctl|proto-lunet-pipe|proto-min-pipe|proto-minioctl-pipe) ;;
       *) die "unknown method '$m' in METHODS (lunet ip batch pyroute2, or proto-MODE: see bench/proto)" ;;
     esac
@@ -108,6 +110,10 @@ outside() {
       SCRIPT_TEARDOWN=$(realpath "${PTP_TEARDOWN:-$BENCH/ptp_teardown.lua}")
     fi
     SCRIPT_V6OFF=$BENCH/variants/${WORKLOAD}_ipv6_off.lua
+    B_BIN=${B_BIN:-$LUNET_BIN}
+    B_SCRIPT=$(realpath "${B_SCRIPT:-$SCRIPT}")
+    B_TEARDOWN=$(realpath "${B_TEARDOWN:-$SCRIPT_TEARDOWN}")
+    [[ -x $B_BIN && -f $B_SCRIPT && -f $B_TEARDOWN ]] || die "lunet-b: not found: $B_BIN, $B_SCRIPT or $B_TEARDOWN"
     [[ -f $SCRIPT && -f $SCRIPT_TEARDOWN && -f $SCRIPT_V6OFF ]] \
       || die "lunet scripts not found: $SCRIPT, $SCRIPT_TEARDOWN, $SCRIPT_V6OFF"
   fi
@@ -122,7 +128,7 @@ outside() {
 
   export R METHODS WORKLOAD SCALE RSS LUNET_BIN="${LUNET_BIN:-}" SCRIPT="${SCRIPT:-}"
   export SCRIPT_TEARDOWN="${SCRIPT_TEARDOWN:-}" SCRIPT_V6OFF="${SCRIPT_V6OFF:-}"
-  export PROTO_BIN
+  export PROTO_BIN B_BIN="${B_BIN:-}" B_SCRIPT="${B_SCRIPT:-}" B_TEARDOWN="${B_TEARDOWN:-}"
   export PYTHON3 LUNET_REV
   PYTHON3=$(command -v python3 || true)
   LUNET_REV=$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)
@@ -224,6 +230,7 @@ setup_cmd() {
   case $m in
     lunet)    echo "$LUNET_BIN" run "$SCRIPT" "$n" ;;
     lunet-v6off) echo "$LUNET_BIN" run "$SCRIPT_V6OFF" "$n" ;;
+    lunet-b)  echo "$B_BIN" run "$B_SCRIPT" "$n" ;;
     ip)       echo "$PEERS/${PFX}ip_setup.sh" "$n" ;;
     batch)    echo "$PEERS/${PFX}batch_setup.sh" "$n" ;;
     pyroute2) echo "$PYTHON3" "$PEERS/${PFX}pr2_setup.py" "$n" ;;
@@ -235,6 +242,7 @@ teardown_cmd() {
   local m=$1 n=$2
   case $m in
     lunet|lunet-v6off) echo "$LUNET_BIN" run "$SCRIPT_TEARDOWN" "$n" ;;
+    lunet-b)  echo "$B_BIN" run "$B_TEARDOWN" "$n" ;;
     ip)       echo "$PEERS/${PFX}ip_teardown.sh" "$n" ;;
     batch)    echo "$PEERS/${PFX}batch_teardown.sh" "$n" ;;
     pyroute2) echo "$PYTHON3" "$PEERS/${PFX}pr2_teardown.py" "$n" ;;
@@ -244,7 +252,7 @@ teardown_cmd() {
 
 label() {
   case $1 in
-    lunet) echo lunet ;; lunet-v6off) echo "lunet, IPv6 off" ;; ip) echo "ip (1 process/cmd)" ;; batch) echo "ip -batch" ;; pyroute2) echo pyroute2 ;;
+    lunet) echo lunet ;; lunet-v6off) echo "lunet, IPv6 off" ;; lunet-b) echo "lunet B" ;; ip) echo "ip (1 process/cmd)" ;; batch) echo "ip -batch" ;; pyroute2) echo pyroute2 ;;
     proto-*) echo "sketch ${1#proto-}" ;;
   esac
 }

@@ -36,7 +36,9 @@ cargo fmt --check
 cargo clippy --all-targets -- -D warnings
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-cargo test 2>&1 | tee "$log"
+# Every test binary runs even when one fails; the status says whether all passed.
+status=0
+cargo test --no-fail-fast 2>&1 | tee "$log" || status=$?
 # One closing line for the whole suite (cargo prints one per test binary).
 # Tests named `…skipped_without_…` return early when the kernel lacks something
 # (they print `SKIPPED: …`): they are counted as skipped, not as passed.
@@ -44,3 +46,4 @@ reasons=$(cargo test -q skipped_without -- --nocapture 2>/dev/null | grep '^SKIP
 skipped=0
 [ -z "$reasons" ] || { echo "$reasons" | sort -u; skipped=$(echo "$reasons" | wc -l); }
 awk -v s="$skipped" '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed, %d skipped\n", p - s, f, s }' "$log"
+exit "$status"

@@ -196,3 +196,86 @@ fn long_work_shows_progress_on_a_terminal_and_nothing_elsewhere() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(o.stderr.is_empty(), "progress written to a non-terminal: {}", text(&o));
 }
+
+#[test]
+fn namespaces_made_ahead_are_made_as_asked_and_never_left_behind() {
+    let sb = Sandbox::new();
+    // From the second net.ns.add on, the next namespace is made ahead like the last
+    // one asked; a call that asks otherwise must not get it.
+    sb.lua_ok(
+        r#"
+        for i = 1, 3 do net.ns.add("off" .. i, { ipv6 = false }) end
+        for i = 1, 3 do net.ns.add("on" .. i) end
+        net.ns.add("off4", { ipv6 = false })
+        "#,
+    );
+    for (ns, want) in [
+        ("off1", "1"),
+        ("off2", "1"),
+        ("off3", "1"),
+        ("on1", "0"),
+        ("on2", "0"),
+        ("on3", "0"),
+        ("off4", "1"),
+    ] {
+        for conf in ["all", "default"] {
+            assert_eq!(
+                sb.sh(&format!(
+                    "ip netns exec {ns} sysctl -n net.ipv6.conf.{conf}.disable_ipv6"
+                ))
+                .trim(),
+                want,
+                "{ns}: {conf}.disable_ipv6"
+            );
+        }
+        assert_eq!(
+            sb.sh(&format!("ip netns exec {ns} ip -br link")).trim().lines().count(),
+            1,
+            "{ns} is not a fresh namespace"
+        );
+    }
+    // Every one is its own namespace (the spare is never handed out twice).
+    let inodes = sb.sh("stat -L -c %i /run/netns/* | sort -u | wc -l");
+    assert_eq!(inodes.trim(), "7");
+    // A script that ends (or fails) with a spare made: nothing named, nothing mounted.
+    let before = sb.sh("ls /run/netns; grep -c /run/netns /proc/self/mountinfo || true");
+    let err = sb.lua_err("for i = 1, 5 do net.ns.add('x' .. i) end\nerror('stop here')");
+    assert!(err.contains("stop here"), "{err}");
+    assert_eq!(
+        sb.sh("ls /run/netns; grep -c /run/netns /proc/self/mountinfo || true"),
+        before
+    );
+}
+
+#[test]
+fn teardown_deletes_namespaces_last_in_one_batch() {
+    let sb = Sandbox::new();
+    let path = sb.write(
+        "order.lua",
+        r#"return net.scenario { name = "order", setup = function()
+             net.host:link("lo"):addr_add("169.254.9.9/32")
+             local br = net.host:bridge("obr", { up = true })
+             for i = 1, 3 do
+               local ns = net.ns.add("o" .. i)
+               net.host:veth("ov" .. i, "eth0", { peer_ns = ns, master = br, up = true })
+             end
+             net.host:link("lo"):addr_add("169.254.9.10/32")
+           end }"#,
+    );
+    let before = sb.state_dump();
+    sb.up(path.to_str().unwrap(), &[]);
+    let o = sb.lunet(&["-v", "down", "order"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = text(&o);
+    let pos = |what: &str| {
+        out.find(what)
+            .unwrap_or_else(|| panic!("`{what}` not in the trace:\n{out}"))
+    };
+    // Reverse order for everything but the namespaces, which come after all of it.
+    assert!(pos("169.254.9.10/32") < pos("link del dev obr"), "{out}");
+    assert!(pos("link del dev obr") < pos("169.254.9.9/32"), "{out}");
+    for i in 1..=3 {
+        assert!(pos("169.254.9.9/32") < pos(&format!("netns del o{i}")), "{out}");
+    }
+    assert_eq!(sb.state_dump(), before);
+}

@@ -1,6 +1,7 @@
--- Variant of bench/ptp.lua: IPv6 disabled on new links (disable_ipv6 in the `default` sysctl),
--- once in the host and in every namespace before its eth0 exists: no IPv6 addresses, DAD, MLD
--- or router solicitations at all. Costs one sysctl write per namespace.
+-- Variant of bench/ptp.lua: IPv6 off, with the `default` disable_ipv6 sysctl once in the host
+-- and `net.ns.add(name, { ipv6 = false })` for every namespace (all and default disable_ipv6,
+-- set while the namespace is made, before its eth0 exists): no IPv6 addresses, DAD, MLD or
+-- router solicitations at all.
 -- Usage: lunet run bench/variants/ptp_ipv6_off.lua N   (run.sh: method lunet-v6off)
 local N = tonumber(arg[1])
 assert(N and N >= 1 and N <= 65000 and N == math.floor(N), "usage: lunet run ptp_ipv6_off.lua N")
@@ -12,8 +13,7 @@ end
 net.host:sysctl("net.ipv6.conf.default.disable_ipv6", 1)
 net.host:link("lo"):addr_add("169.254.1.1/32")
 for i = 1, N do
-  local p = net.ns.add("p" .. i)
-  p:sysctl("net.ipv6.conf.default.disable_ipv6", 1)
+  local p = net.ns.add("p" .. i, { ipv6 = false })
   local vp, eth0 = net.host:veth("vp" .. i, "eth0", { peer_ns = p, up = true })
   local a = addr(i)
   eth0:addr_add(a .. "/32")

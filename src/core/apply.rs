@@ -264,7 +264,7 @@ impl Net {
             }))
         };
         match op {
-            Op::NsAdd { name } => {
+            Op::NsAdd { name, .. } => {
                 if netns::path(name).exists() {
                     return Err(exists_error(format!("namespace {name:?} already exists")));
                 }
@@ -535,12 +535,7 @@ impl Net {
             return Ok(seen.contains(&want));
         }
         let handle = self.ns(ns).await?;
-        let filter = RouteFilter {
-            table: Some(table),
-            v6: Some(v6),
-            dev: None,
-        };
-        let seen: HashSet<Dest> = route::list(&handle, &filter)
+        let seen: HashSet<Dest> = route::list_unnamed(&handle, table, v6)
             .await?
             .iter()
             .filter_map(|x| Dest::parse(&x.to, v6).ok())
@@ -584,7 +579,7 @@ impl Net {
     /// routes (and IPv6 addresses).
     async fn link_undo(&self, ns: &NsId, dev: &str, change: &LinkChange, inside: bool) -> Result<Vec<Op>> {
         let handle = self.ns(ns).await?;
-        let now = link::get(&handle, dev).await?;
+        let now = link::state(&handle, dev, change.master.is_some()).await?;
         let moving = change.ns.as_ref().is_some_and(|t| t != ns);
         let going_down = change.up == Some(false) && now.up;
         let old = LinkChange {
@@ -641,7 +636,7 @@ impl Net {
             }
         }
         match op {
-            Op::NsAdd { name } => self.create_ns(name).await?,
+            Op::NsAdd { name, ipv6_off } => self.create_ns(name, *ipv6_off).await?,
             Op::NsDel { name } => {
                 // Close our handle first: its fds are freed even when we are out of them.
                 self.forget(&NsId::Named(name.clone()));
@@ -977,6 +972,7 @@ impl Net {
             }
         }
         let mut walked = 0;
+        let mut deferred: Vec<&UndoStep> = vec![];
         let mut i = 0;
         while i < steps.len() {
             let step = &steps[i];
@@ -998,46 +994,13 @@ impl Net {
                 i += 1;
                 continue;
             }
-            // A run of namespace deletions (a teardown of many namespaces) is done
-            // as one: one pass over /proc, one kill, then the unmounts in a tight loop.
-            // (Steps that go with those namespaces may sit between them.)
-            let run = steps[i..]
-                .iter()
-                .take_while(|s| s.covered_by.is_some() || (!s.leave && is_ns_del(s)))
-                .count();
-            let dels: Vec<&UndoStep> = steps[i..i + run].iter().filter(|s| s.covered_by.is_none()).collect();
-            if dels.len() > 1 {
-                for s in steps[i..i + run].iter().filter(|s| s.covered_by.is_some()) {
-                    covered.push((s.seq, s.covered_by.unwrap_or_default()));
-                }
-                for s in &dels {
-                    s.ops.iter().for_each(|o| self.trace(o));
-                }
-                let names: Vec<String> = dels
-                    .iter()
-                    .flat_map(|s| s.ops.iter())
-                    .filter_map(|o| match o {
-                        Op::NsDel { name } => Some(name.clone()),
-                        _ => None,
-                    })
-                    .collect();
-                let failed = self.ns_del_many(&names).await;
-                for s in &dels {
-                    let bad: Vec<&(String, Error)> = failed
-                        .iter()
-                        .filter(|(n, _)| s.ops.iter().any(|o| matches!(o, Op::NsDel { name } if name == n)))
-                        .collect();
-                    if bad.is_empty() {
-                        self.record_undone(s.seq, &mut report);
-                        undone.insert(s.seq);
-                    } else {
-                        for (n, e) in bad {
-                            report.errors.push(e.reword(format!("undo `ip netns del {n}`: {e}")));
-                        }
-                    }
-                }
-                walked += dels.len() as u64;
-                i += run;
+            // Namespaces go last, all in one batch: deleting one never has to
+            // wait for another step, while the kernel, once they are unmounted,
+            // frees them in the background holding the RTNL lock that the
+            // remaining steps (a bridge, a host address) would wait for.
+            if is_ns_del(step) {
+                deferred.push(step);
+                i += 1;
                 continue;
             }
             if self.undo_step(step, &quiet, &mut report).await {
@@ -1048,6 +1011,44 @@ impl Net {
                 crash();
             }
             i += 1;
+        }
+        if deferred.len() > 1 {
+            for s in &deferred {
+                s.ops.iter().for_each(|o| self.trace(o));
+            }
+            let names: Vec<String> = deferred
+                .iter()
+                .flat_map(|s| s.ops.iter())
+                .filter_map(|o| match o {
+                    Op::NsDel { name } => Some(name.clone()),
+                    _ => None,
+                })
+                .collect();
+            let failed = self.ns_del_many(&names).await;
+            for s in &deferred {
+                let bad: Vec<&(String, Error)> = failed
+                    .iter()
+                    .filter(|(n, _)| s.ops.iter().any(|o| matches!(o, Op::NsDel { name } if name == n)))
+                    .collect();
+                if bad.is_empty() {
+                    self.record_undone(s.seq, &mut report);
+                    undone.insert(s.seq);
+                } else {
+                    for (n, e) in bad {
+                        report.errors.push(e.reword(format!("undo `ip netns del {n}`: {e}")));
+                    }
+                }
+            }
+        } else {
+            for step in deferred {
+                if self.undo_step(step, &quiet, &mut report).await {
+                    undone.insert(step.seq);
+                }
+                walked += 1;
+                if self.faults.crash_undo == Some(walked) {
+                    crash();
+                }
+            }
         }
         // Oldest first, so that what a covered step itself covered follows it.
         covered.sort();
@@ -1092,13 +1093,7 @@ impl Net {
                 return failed;
             }
         }
-        for n in names {
-            match netns::remove(n) {
-                Ok(()) => {}
-                Err(e) if e.errno() == Some(libc::ENOENT) => {}
-                Err(e) => failed.push((n.clone(), e)),
-            }
-        }
+        failed.extend(netns::remove_many(names));
         failed
     }
 

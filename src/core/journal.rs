@@ -261,7 +261,7 @@ impl Journal {
         if gone {
             let op = e.op.clone();
             self.track(&op, false);
-            if let (true, Op::NsAdd { name }) = (undone, op) {
+            if let (true, Op::NsAdd { name, .. }) = (undone, op) {
                 self.undone_ns.insert(name);
             }
         }
@@ -293,7 +293,7 @@ impl Journal {
     fn track(&mut self, op: &Op, made: bool) {
         let mut links = vec![];
         match op {
-            Op::NsAdd { name } => {
+            Op::NsAdd { name, .. } => {
                 if made {
                     self.created_ns.insert(name.clone());
                 } else {
@@ -409,7 +409,7 @@ impl Journal {
         if cover {
             for e in &live {
                 match &e.op {
-                    Op::NsAdd { name } => {
+                    Op::NsAdd { name, .. } => {
                         ns_by.entry(name).or_insert(e.seq);
                     }
                     Op::LinkAdd { ns, link } => {
@@ -517,7 +517,10 @@ mod tests {
     }
 
     fn ns_add(n: &str) -> Op {
-        Op::NsAdd { name: n.into() }
+        Op::NsAdd {
+            name: n.into(),
+            ipv6_off: false,
+        }
     }
 
     fn ns_del(n: &str) -> Vec<Op> {

@@ -366,6 +366,26 @@ fn with_qdisc(mut info: LinkInfo, roots: &HashMap<u32, qdisc::Root>) -> LinkInfo
     info
 }
 
+/// What undo needs of a link before it is changed: up, mtu, mac, and its
+/// master's name only when `master` is asked for. One request (no qdisc dump).
+pub async fn state(ns: &Namespace, dev: &str, master: bool) -> Result<LinkInfo> {
+    let m = find(ns, dev).await?;
+    let mut names = HashMap::new();
+    if master {
+        for a in &m.attributes {
+            if let LinkAttribute::Controller(i) = a {
+                let mut s = ns.nl.link().get().match_index(*i).execute();
+                if let Ok(Some(other)) = s.try_next().await {
+                    if let Some(n) = ifname(&other) {
+                        names.insert(*i, n);
+                    }
+                }
+            }
+        }
+    }
+    Ok(info_of(&m, &names))
+}
+
 /// `ip -j link show DEV`
 pub async fn get(ns: &Namespace, dev: &str) -> Result<LinkInfo> {
     let m = find(ns, dev).await?;

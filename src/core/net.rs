@@ -192,6 +192,26 @@ pub struct Net {
     pub(super) txn: Mutex<Option<u64>>,
     /// iptables tables known to exist (namespace, v6, table): looked up once.
     pub(super) ipt_tables: Mutex<std::collections::HashSet<(NsId, bool, String)>>,
+    /// A namespace made ahead on the namespace thread (unnamed: it vanishes
+    /// with lunet if never used), taken by the next `ip netns add`.
+    spare: Mutex<Option<SpareNs>>,
+    /// `ns_add` calls so far: a spare is made from the second one on.
+    adds: std::sync::atomic::AtomicU64,
+}
+
+type SpareNs = (bool, tokio::sync::oneshot::Receiver<Result<(File, Socket)>>);
+
+/// On the namespace thread, just inside a new namespace: turns IPv6 off if
+/// asked (before any link exists), then opens the namespace and a netlink socket in it.
+fn new_ns_inside(ipv6_off: bool) -> Result<(File, Socket)> {
+    if ipv6_off {
+        sysctl::write_all(&[
+            ("net.ipv6.conf.all.disable_ipv6", "1"),
+            ("net.ipv6.conf.default.disable_ipv6", "1"),
+        ])?;
+    }
+    let file = File::open("/proc/thread-self/ns/net").map_err(|e| Error::io("open the new namespace", e))?;
+    Ok((file, route_socket()?))
 }
 
 impl Net {
@@ -213,6 +233,8 @@ impl Net {
             txn: Mutex::new(None),
             ipv6: std::sync::atomic::AtomicBool::new(true),
             routes_seen: Mutex::new(HashMap::new()),
+            spare: Mutex::new(None),
+            adds: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -264,11 +286,10 @@ impl Net {
     /// All or nothing: if bringing lo up fails, the namespace is removed again.
     pub async fn ns_add(&self, name: &str, lo_up: bool, ipv6: bool) -> Result<()> {
         let id = NsId::Named(name.into());
-        let mut ops = vec![Op::NsAdd { name: name.into() }];
-        if !ipv6 {
-            // Before any link is up: no IPv6 packet (DAD, MLD, RS) is ever sent from it.
-            ops.extend(super::link::ipv6_off_ops(&id, &["all", "default"]));
-        }
+        let mut ops = vec![Op::NsAdd {
+            name: name.into(),
+            ipv6_off: !ipv6,
+        }];
         if lo_up {
             ops.push(Op::LinkSet {
                 ns: id,
@@ -279,7 +300,36 @@ impl Net {
                 },
             });
         }
-        self.transaction(&ops).await
+        self.transaction(&ops).await?;
+        // A lab of many namespaces: make the next one (alike) while the caller sets this one up.
+        if self.adds.fetch_add(1, std::sync::atomic::Ordering::Relaxed) >= 1 {
+            self.make_spare(!ipv6);
+        }
+        Ok(())
+    }
+
+    /// Starts making a spare namespace on the namespace thread, if none is under way.
+    fn make_spare(&self, ipv6_off: bool) {
+        if self.plan {
+            return;
+        }
+        let mut spare = self.spare.lock().unwrap_or_else(|e| e.into_inner());
+        if spare.is_none() {
+            *spare = self
+                .thread
+                .queue_in_new(move || new_ns_inside(ipv6_off))
+                .ok()
+                .map(|rx| (ipv6_off, rx));
+        }
+    }
+
+    /// The spare namespace if it is made like `ipv6_off` asks (None if there is
+    /// none, it is not alike, or making it failed: the caller then makes one
+    /// itself, and reports its own error).
+    async fn take_spare(&self, ipv6_off: bool) -> Option<(File, Socket)> {
+        let (off, rx) = self.spare.lock().unwrap_or_else(|e| e.into_inner()).take()?;
+        let made = rx.await.ok()?.ok()?;
+        (off == ipv6_off).then_some(made)
     }
 
     /// Whether new namespaces and bridges get IPv6 unless told otherwise
@@ -312,18 +362,20 @@ impl Net {
     }
 
     /// Creates the namespace on the namespace thread: unshare, pin, open a socket inside, go home.
-    pub(super) async fn create_ns(&self, name: &str) -> Result<()> {
+    pub(super) async fn create_ns(&self, name: &str, ipv6_off: bool) -> Result<()> {
         netns::create_pin(name)?;
-        let n = name.to_string();
-        let made = self
-            .thread
-            .run_in_new(move || {
-                netns::pin_current_thread(&n)?;
-                let file =
-                    File::open("/proc/thread-self/ns/net").map_err(|e| Error::io("open the new namespace", e))?;
-                Ok((file, route_socket()?))
-            })
-            .await;
+        let made = match self.take_spare(ipv6_off).await {
+            Some((file, sock)) => netns::pin_file(name, &file).map(|()| (file, sock)),
+            None => {
+                let n = name.to_string();
+                self.thread
+                    .run_in_new(move || {
+                        netns::pin_current_thread(&n)?;
+                        new_ns_inside(ipv6_off)
+                    })
+                    .await
+            }
+        };
         match made.and_then(|(file, sock)| Namespace::connect(NsId::Named(name.into()), file, sock)) {
             Ok(ns) => {
                 self.remember(ns);

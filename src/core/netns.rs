@@ -5,6 +5,7 @@
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::ErrorKind;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -126,6 +127,18 @@ pub fn pin_current_thread(name: &str) -> Result<()> {
     .map_err(|e| Error::sys(format!("bind-mount namespace {name:?}"), e as i32))
 }
 
+/// Pins the namespace open as `file` on /run/netns/NAME (any thread).
+pub fn pin_file(name: &str, file: &File) -> Result<()> {
+    mount(
+        Some(format!("/proc/thread-self/fd/{}", file.as_raw_fd()).as_str()),
+        &path(name),
+        Some("none"),
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| Error::sys(format!("bind-mount namespace {name:?}"), e as i32))
+}
+
 /// Unpins and removes /run/netns/NAME; the kernel frees the namespace when its last user goes.
 pub fn remove(name: &str) -> Result<()> {
     let p = path(name);
@@ -137,6 +150,46 @@ pub fn remove(name: &str) -> Result<()> {
         Err(e) => return Err(Error::sys(format!("unmount namespace {name:?}"), e as i32)),
     }
     fs::remove_file(&p).map_err(|e| Error::io(format!("remove {}", p.display()), e))
+}
+
+/// `remove` for many names, on a few threads at once: each unmount waits for
+/// an RCU grace period after it lets go of the mount lock, and waits that
+/// overlap share one. Returns the names that could not be removed (a name
+/// already gone is fine).
+pub fn remove_many(names: &[String]) -> Vec<(String, Error)> {
+    const THREADS: usize = 8;
+    let serial = |part: &[String]| -> Vec<(String, Error)> {
+        part.iter()
+            .filter_map(|n| match remove(n) {
+                Err(e) if e.errno() != Some(libc::ENOENT) => Some((n.clone(), e)),
+                _ => None,
+            })
+            .collect()
+    };
+    if names.len() < 2 * THREADS {
+        return serial(names);
+    }
+    let chunk = names.len().div_ceil(THREADS);
+    std::thread::scope(|s| {
+        // A thread that cannot be started (process limit): its part is done here.
+        let workers: Vec<_> = names
+            .chunks(chunk)
+            .map(|part| {
+                std::thread::Builder::new()
+                    .spawn_scoped(s, move || serial(part))
+                    .map_err(|_| part)
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| match w {
+                Ok(w) => w
+                    .join()
+                    .unwrap_or_else(|_| vec![(String::new(), Error::new("a namespace removal thread failed"))]),
+                Err(part) => serial(part),
+            })
+            .collect()
+    })
 }
 
 /// Removes a pin file that never got its mount (a failed add).

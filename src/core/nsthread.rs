@@ -72,6 +72,31 @@ impl NsThread {
         .await
     }
 
+    /// Queues `f` to run inside a brand-new network namespace and returns at
+    /// once: the result arrives on the receiver when the thread gets to it
+    /// (namespace creation overlaps with whatever the caller does meanwhile).
+    pub fn queue_in_new<R, F>(&self, f: F) -> Result<tokio::sync::oneshot::Receiver<Result<R>>>
+    where
+        R: Send + 'static,
+        F: FnOnce() -> Result<R> + Send + 'static,
+    {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |home: &File| {
+            let out = unshare(CloneFlags::CLONE_NEWNET)
+                .map_err(|e| Error::sys("create a network namespace", e as i32))
+                .and_then(|()| {
+                    let out = f();
+                    go_home(home)?;
+                    out
+                });
+            let _ = done.send(out);
+        });
+        self.tx
+            .send(job)
+            .map_err(|_| Error::new("the namespace thread is gone"))?;
+        Ok(wait)
+    }
+
     /// Runs `f` inside a brand-new network namespace; `f` must pin it (bind mount) if it is to outlive the call.
     pub async fn run_in_new<R, F>(&self, f: F) -> Result<R>
     where

@@ -15,6 +15,10 @@ use super::words::quote;
 pub enum Op {
     NsAdd {
         name: String,
+        /// IPv6 turned off inside (`all` and `default` `disable_ipv6`) as part
+        /// of making it, before any link exists: no IPv6 packet is ever sent.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        ipv6_off: bool,
     },
     NsDel {
         name: String,
@@ -428,7 +432,7 @@ impl Op {
     /// The namespace the op acts in (None for ops that are not about one).
     pub fn ns(&self) -> Option<NsId> {
         match self {
-            Op::NsAdd { name } | Op::NsDel { name } => Some(NsId::Named(name.clone())),
+            Op::NsAdd { name, .. } | Op::NsDel { name } => Some(NsId::Named(name.clone())),
             Op::EtcFile { ns, .. } | Op::EtcRemove { ns, .. } | Op::EtcRmdir { ns, .. } => {
                 Some(NsId::Named(ns.clone()))
             }
@@ -457,7 +461,17 @@ impl fmt::Display for Op {
     /// The equivalent iproute2 (or sysctl) command line.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Op::NsAdd { name } => write!(f, "ip netns add {}", quote(name)),
+            Op::NsAdd { name, ipv6_off } => {
+                write!(f, "ip netns add {}", quote(name))?;
+                if *ipv6_off {
+                    write!(
+                        f,
+                        " && ip netns exec {} sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1",
+                        quote(name)
+                    )?;
+                }
+                Ok(())
+            }
             Op::NsDel { name } => write!(f, "ip netns del {}", quote(name)),
             Op::LinkAdd { ns, link } => {
                 write!(f, "{} link add {}", ns.ip(), quote(&link.name))?;

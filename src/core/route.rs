@@ -130,7 +130,27 @@ pub async fn del(ns: &Namespace, r: &RouteSpec) -> Result<()> {
 
 /// `ip -j route show [table T] [dev D]`, both families unless filtered.
 pub async fn list(ns: &Namespace, f: &RouteFilter) -> Result<Vec<RouteInfo>> {
-    let names: HashMap<u32, String> = link::list(ns).await?.into_iter().map(|l| (l.index, l.name)).collect();
+    // Naming every route's device needs a dump of all links (O(links), and the
+    // kernel's work per veth grows with the namespaces): only when asked for.
+    let names: HashMap<u32, String> = match &f.dev {
+        Some(d) => ns.ifindex(d).ok().map(|i| (i, d.clone())).into_iter().collect(),
+        None => link::list(ns).await?.into_iter().map(|l| (l.index, l.name)).collect(),
+    };
+    list_named(ns, f, &names).await
+}
+
+/// The routes of one table and family, without their devices' names (for a
+/// look before a change: only destinations matter).
+pub async fn list_unnamed(ns: &Namespace, table: u32, v6: bool) -> Result<Vec<RouteInfo>> {
+    let f = RouteFilter {
+        table: Some(table),
+        v6: Some(v6),
+        dev: None,
+    };
+    list_named(ns, &f, &HashMap::new()).await
+}
+
+async fn list_named(ns: &Namespace, f: &RouteFilter, names: &HashMap<u32, String>) -> Result<Vec<RouteInfo>> {
     let mut out = vec![];
     for v6 in [false, true] {
         if f.v6.is_some_and(|w| w != v6) {
@@ -147,7 +167,7 @@ pub async fn list(ns: &Namespace, f: &RouteFilter) -> Result<Vec<RouteInfo>> {
             .await
             .map_err(|e| Error::netlink(format!("list routes of {}", ns.describe()), e))?;
         for m in msgs {
-            let info = info_of(&m, v6, &names);
+            let info = info_of(&m, v6, names);
             if f.table.is_some_and(|t| t != info.table) {
                 continue;
             }

@@ -175,7 +175,11 @@ fn argv(words: &[String]) -> String {
 
 fn op(o: &Op) -> Vec<String> {
     vec![match o {
-        Op::NsAdd { name } => format!("net.ns.add({}, {{ lo = false }})", lua_str(name)),
+        Op::NsAdd { name, ipv6_off } => format!(
+            "net.ns.add({}, {{ lo = false{} }})",
+            lua_str(name),
+            if *ipv6_off { ", ipv6 = false" } else { "" }
+        ),
         Op::NsDel { name } => format!("net.ns.delete({})", lua_str(name)),
         Op::LinkAdd { ns, link } => return link_add(ns, link),
         Op::LinkSet { ns, dev, change } => link_set(ns, dev, change),

@@ -25,7 +25,10 @@ pub fn parse(g: &Global, all: bool, verb: Option<&str>, rest: &[String]) -> Resu
         Ok(n.to_string())
     };
     let action = match v {
-        Some("add") => Action::Ops(vec![Op::NsAdd { name: name(w)? }]),
+        Some("add") => Action::Ops(vec![Op::NsAdd {
+            name: name(w)?,
+            ipv6_off: false,
+        }]),
         Some("delete") => Action::Ops(vec![Op::NsDel { name: name(w)? }]),
         Some("exec") if all => {
             let cmd = w.rest();
@@ -72,7 +75,10 @@ mod tests {
     fn namespaces() {
         assert_eq!(
             run("netns add a").unwrap(),
-            Action::Ops(vec![Op::NsAdd { name: "a".into() }])
+            Action::Ops(vec![Op::NsAdd {
+                name: "a".into(),
+                ipv6_off: false
+            }])
         );
         assert_eq!(
             run("net d a").unwrap(),

@@ -109,7 +109,7 @@ impl Seen {
         if let Action::Ops(ops) = action {
             for op in ops {
                 match op {
-                    Op::NsAdd { name } => {
+                    Op::NsAdd { name, .. } => {
                         self.0.insert(name.clone());
                     }
                     Op::NsDel { name } => {
