@@ -13,11 +13,7 @@ pub fn check(key: &str) -> Result<String> {
 
 pub fn read(key: &str) -> Result<String> {
     let path = check(key)?;
-    let v = match FreshProc::new() {
-        Some(p) => fs::read_to_string(p.path(&path)),
-        None => fs::read_to_string(&path),
-    }
-    .map_err(|e| missing_or(key, e))?;
+    let v = through(&FreshProc::new(), &path, |p| fs::read_to_string(p)).map_err(|e| missing_or(key, e))?;
     Ok(v.trim_end().to_string())
 }
 
@@ -30,16 +26,25 @@ pub fn write_all(pairs: &[(&str, &str)]) -> Result<()> {
     let fresh = FreshProc::new();
     for (key, value) in pairs {
         let path = check(key)?;
-        let r = match &fresh {
-            Some(p) => fs::write(p.path(&path), value),
-            None => fs::write(&path, value),
-        };
-        r.map_err(|e| match e.raw_os_error() {
+        through(&fresh, &path, |p| fs::write(p, value)).map_err(|e| match e.raw_os_error() {
             Some(libc::EINVAL) => Error::new(format!("sysctl {key}: invalid value {value:?}")),
             _ => missing_or(key, e),
         })?;
     }
     Ok(())
+}
+
+/// `op` on a /proc/sys path, through lunet's own procfs when there is one; a
+/// refusal there (a security module may allow /proc/sys but not another proc)
+/// is retried through /proc.
+fn through<T>(fresh: &Option<FreshProc>, path: &str, op: impl Fn(&str) -> std::io::Result<T>) -> std::io::Result<T> {
+    match fresh {
+        Some(p) => match op(&p.path(path)) {
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => op(path),
+            r => r,
+        },
+        None => op(path),
+    }
 }
 
 /// An instance of procfs of our own, attached nowhere (`fsopen` + `fsmount`),
