@@ -1,6 +1,7 @@
 //! The command line: `lunet run FILE`, `lunet -e CODE`, `--sandbox`, `-v`.
 
 mod complete;
+pub mod convert;
 mod enter;
 mod progress;
 mod sandbox;

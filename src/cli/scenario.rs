@@ -59,7 +59,7 @@ fn parse_ip_script(p: &Path) -> Result<(String, String, Vec<ipcmd::script::Line>
 fn ip_script_source(p: &Path) -> Result<Source> {
     let (name, text, _) = parse_ip_script(p)?;
     let file = p.display().to_string();
-    let lua = ipcmd::convert::lua_str;
+    let lua = super::convert::lua_str;
     Ok(Source {
         origin: file.clone(),
         text: format!(
@@ -75,7 +75,7 @@ fn ip_script_source(p: &Path) -> Result<Source> {
 /// `lunet convert FILE.sh`: the equivalent Lua scenario, on standard output.
 pub fn convert(file: &Path) -> Result<()> {
     let (name, _, lines) = parse_ip_script(file)?;
-    print!("{}", ipcmd::convert::to_lua(&name, &file.display().to_string(), &lines));
+    print!("{}", super::convert::to_lua(&name, &file.display().to_string(), &lines));
     Ok(())
 }
 

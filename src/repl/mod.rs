@@ -159,7 +159,7 @@ fn ip_call(line: &str) -> String {
         "local r = table.pack(ns:ip({})) \
          if type(r[1]) == 'table' and r[1].stdout then io.write(r[1].stdout) io.stderr:write(r[1].stderr) return end \
          return table.unpack(r, 1, r.n)",
-        crate::core::ipcmd::convert::lua_str(line)
+        crate::cli::convert::lua_str(line)
     )
 }
 

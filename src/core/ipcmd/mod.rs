@@ -11,7 +11,6 @@
 
 pub mod addr;
 pub mod complete;
-pub mod convert;
 pub mod link;
 pub mod netns;
 pub mod route;

@@ -2,8 +2,8 @@
 //! becomes the Lua call that makes the same `Op`; what has no call of its own
 //! (`ip route replace`, `ip -all netns exec`) stays an `ns:ip "…"` line.
 
-use super::script::Line;
-use super::Action;
+use crate::core::ipcmd::script::Line;
+use crate::core::ipcmd::Action;
 use crate::core::names::{format_mac, Dest};
 use crate::core::netns::NsId;
 use crate::core::op::{proto_name, LinkChange, LinkKind, NewLink, Op, RouteSpec, RuleSpec};
@@ -292,7 +292,7 @@ mod tests {
                     ip -n left addr add 10.0.0.2/24 dev eth0\nip -n left route add default via 10.0.0.1\n\
                     ip route replace 10.9.0.0/24 dev veth0\nsysctl -w net.ipv4.ip_forward=1\n\
                     iptables -t nat -A POSTROUTING -s 10.0.0.0/24 -j MASQUERADE\nip -all netns exec ip link set lo up\n";
-        let lines = super::super::script::parse(text, "lab.sh", &NsId::Host).unwrap();
+        let lines = crate::core::ipcmd::script::parse(text, "lab.sh", &NsId::Host).unwrap();
         let lua = to_lua("lab", "lab.sh", &lines);
         for want in [
             "net.ns.add(\"left\", { lo = false })",
