@@ -46,6 +46,12 @@ fn lunet_with(sb: &Sandbox, var: &str, value: &str, args: &[&str]) -> std::proce
         .unwrap()
 }
 
+/// The user's own objects made by hand, then EVERYTHING written out: its path.
+fn with_user_objects(sb: &Sandbox) -> String {
+    user_objects(sb);
+    sb.write("everything.lua", EVERYTHING).to_str().unwrap().to_string()
+}
+
 /// What the user made by hand before lunet ran.
 fn user_objects(sb: &Sandbox) {
     sb.sh("ip link add userbr0 type bridge && ip netns add usernet && \
@@ -73,9 +79,7 @@ fn count_steps(sb: &Sandbox, path: &str) -> usize {
 
 fn crash_at_every_step(mode: &str) {
     let sb = Sandbox::new();
-    user_objects(&sb);
-    let path = sb.write("everything.lua", EVERYTHING);
-    let path = path.to_str().unwrap();
+    let path = &with_user_objects(&sb);
     let before = sb.state_dump();
     let steps = count_steps(&sb, path);
     assert!(steps > 20, "expected many steps, got {steps}");
@@ -128,9 +132,7 @@ fn a_crash_right_after_any_change_is_cleaned_up_exactly() {
 #[test]
 fn a_killed_down_resumes_and_finishes_at_every_step() {
     let sb = Sandbox::new();
-    user_objects(&sb);
-    let path = sb.write("everything.lua", EVERYTHING);
-    let path = path.to_str().unwrap();
+    let path = &with_user_objects(&sb);
     let before = sb.state_dump();
     let steps = count_steps(&sb, path);
     for k in 1..=steps {
@@ -203,9 +205,7 @@ fn creating_what_already_exists_never_deletes_it_even_after_a_crash() {
 #[test]
 fn down_finishes_when_objects_were_deleted_or_renamed_behind_its_back() {
     let sb = Sandbox::new();
-    user_objects(&sb);
-    let path = sb.write("everything.lua", EVERYTHING);
-    let path = path.to_str().unwrap();
+    let path = &with_user_objects(&sb);
     sb.up(path, &[]);
     sb.sh("ip route del 10.51.0.0/30 && ip rule del priority 600 && \
          ip netns del eb && ip link set ebr down && ip link set ebr name ebr2 && \

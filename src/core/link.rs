@@ -370,30 +370,21 @@ fn with_qdisc(mut info: LinkInfo, roots: &HashMap<u32, qdisc::Root>) -> LinkInfo
 /// master's name only when `master` is asked for. One request (no qdisc dump).
 pub async fn state(ns: &Namespace, dev: &str, master: bool) -> Result<LinkInfo> {
     let m = find(ns, dev).await?;
-    let mut names = HashMap::new();
-    if master {
-        for a in &m.attributes {
-            if let LinkAttribute::Controller(i) = a {
-                let mut s = ns.nl.link().get().match_index(*i).execute();
-                if let Ok(Some(other)) = s.try_next().await {
-                    if let Some(n) = ifname(&other) {
-                        names.insert(*i, n);
-                    }
-                }
-            }
-        }
-    }
+    let names = if master {
+        names_of(ns, &m, false).await
+    } else {
+        HashMap::new()
+    };
     Ok(info_of(&m, &names))
 }
 
-/// `ip -j link show DEV`
-pub async fn get(ns: &Namespace, dev: &str) -> Result<LinkInfo> {
-    let m = find(ns, dev).await?;
+/// The names of the links `m` points to: its master, and its peer when `peer`.
+async fn names_of(ns: &Namespace, m: &LinkMessage, peer: bool) -> HashMap<u32, String> {
     let mut names = HashMap::new();
     for a in &m.attributes {
         let idx = match a {
             LinkAttribute::Controller(i) => *i,
-            LinkAttribute::Link(i) => *i,
+            LinkAttribute::Link(i) if peer => *i,
             _ => continue,
         };
         let mut s = ns.nl.link().get().match_index(idx).execute();
@@ -403,6 +394,13 @@ pub async fn get(ns: &Namespace, dev: &str) -> Result<LinkInfo> {
             }
         }
     }
+    names
+}
+
+/// `ip -j link show DEV`
+pub async fn get(ns: &Namespace, dev: &str) -> Result<LinkInfo> {
+    let m = find(ns, dev).await?;
+    let names = names_of(ns, &m, true).await;
     let roots = qdisc::roots(ns).await?;
     Ok(with_qdisc(info_of(&m, &names), &roots))
 }

@@ -361,7 +361,9 @@ impl Net {
             .map_err(|e| Error::io("dup a namespace fd", e))
     }
 
-    /// Creates the namespace on the namespace thread: unshare, pin, open a socket inside, go home.
+    /// Creates the namespace: the spare made ahead if it is made alike, else a
+    /// new one on the namespace thread; pins it on /run/netns/NAME and keeps a
+    /// netlink socket inside.
     pub(super) async fn create_ns(&self, name: &str, ipv6_off: bool) -> Result<()> {
         netns::create_pin(name)?;
         let made = match self.take_spare(ipv6_off).await {

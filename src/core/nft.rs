@@ -104,6 +104,13 @@ fn align(n: usize) -> usize {
 }
 
 /// Builds one netlink message: header, nfgenmsg, attributes.
+/// A name as the kernel wants it in an attribute: NUL-terminated.
+fn c_string(s: &str) -> Vec<u8> {
+    let mut v = s.as_bytes().to_vec();
+    v.push(0);
+    v
+}
+
 fn message(kind: u16, flags: u16, seq: u32, family: u8, res_id: u16, attrs: &[(u16, &[u8])]) -> Vec<u8> {
     let mut m = vec![0u8; HDR];
     m[4..6].copy_from_slice(&kind.to_ne_bytes());
@@ -270,12 +277,24 @@ impl Socket {
         }
     }
 
+    /// One nf_tables request (`msg`) and its answers, with the kernel's errno (0: fine).
+    fn ask(&mut self, msg: u16, flags: u16, family: u8, attrs: &[(u16, &[u8])]) -> Result<(Vec<Reply>, i32)> {
+        let seq = self.next_seq();
+        self.send(&message(
+            (NFNL_SUBSYS_NFTABLES << 8) | msg,
+            flags,
+            seq,
+            family,
+            0,
+            attrs,
+        ))?;
+        let (replies, errno, _) = self.wait(&[seq])?;
+        Ok((replies, errno))
+    }
+
     /// The ruleset's generation (it changes with every committed change).
     pub fn genid(&mut self) -> Result<u32> {
-        let seq = self.next_seq();
-        let kind = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETGEN;
-        self.send(&message(kind, NLM_F_REQUEST | NLM_F_ACK, seq, 0, 0, &[]))?;
-        let (replies, errno, _) = self.wait(&[seq])?;
+        let (replies, errno) = self.ask(NFT_MSG_GETGEN, NLM_F_REQUEST | NLM_F_ACK, 0, &[])?;
         if errno != 0 {
             return Err(Error::sys("nf_tables: get the ruleset generation", errno));
         }
@@ -288,19 +307,13 @@ impl Socket {
 
     /// The table `family`/`name`; None when it does not exist (ENOENT).
     pub fn table(&mut self, family: u8, name: &str) -> Result<Option<TableInfo>> {
-        let seq = self.next_seq();
-        let kind = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETTABLE;
-        let mut n = name.as_bytes().to_vec();
-        n.push(0);
-        self.send(&message(
-            kind,
+        let n = c_string(name);
+        let (replies, errno) = self.ask(
+            NFT_MSG_GETTABLE,
             NLM_F_REQUEST | NLM_F_ACK,
-            seq,
             family,
-            0,
             &[(NFTA_TABLE_NAME, &n)],
-        ))?;
-        let (replies, errno, _) = self.wait(&[seq])?;
+        )?;
         match errno {
             0 => {}
             libc::ENOENT => return Ok(None),
@@ -317,19 +330,8 @@ impl Socket {
 
     /// Dumps the objects of one kind (chains, rules) of `family` that belong to `table`.
     fn dump(&mut self, msg: u16, reply: u16, family: u8, table: &str, table_attr: u16) -> Result<Vec<Reply>> {
-        let seq = self.next_seq();
-        let kind = (NFNL_SUBSYS_NFTABLES << 8) | msg;
-        let mut n = table.as_bytes().to_vec();
-        n.push(0);
-        self.send(&message(
-            kind,
-            NLM_F_REQUEST | NLM_F_DUMP,
-            seq,
-            family,
-            0,
-            &[(table_attr, &n)],
-        ))?;
-        let (replies, errno, _) = self.wait(&[seq])?;
+        let n = c_string(table);
+        let (replies, errno) = self.ask(msg, NLM_F_REQUEST | NLM_F_DUMP, family, &[(table_attr, &n)])?;
         if errno != 0 {
             return Err(Error::sys(format!("nf_tables: list table {table}"), errno));
         }
@@ -375,8 +377,7 @@ impl Socket {
     /// `genid`. Errors keep the kernel's errno (ENOENT: no such table).
     pub fn delete_table(&mut self, family: u8, name: &str, genid: u32) -> Result<()> {
         let (begin, del, end) = (self.next_seq(), self.next_seq(), self.next_seq());
-        let mut n = name.as_bytes().to_vec();
-        n.push(0);
+        let n = c_string(name);
         let gen = genid.to_be_bytes();
         let mut batch = message(
             NFNL_MSG_BATCH_BEGIN,

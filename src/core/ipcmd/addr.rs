@@ -92,13 +92,12 @@ fn modify(g: &Global, w: &mut Words, add: bool) -> Result<Action> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::parse_ip;
+    use super::super::parse_line;
     use super::*;
     use crate::core::netns::NsId;
 
     fn run(line: &str) -> crate::core::Result<Action> {
-        let words: Vec<String> = line.split_whitespace().map(String::from).collect();
-        parse_ip(&words, &NsId::Named("n".into()))
+        parse_line(line, &NsId::Named("n".into()))
     }
 
     #[test]

@@ -300,6 +300,13 @@ pub fn parse_ip(words: &[String], ns: &NsId) -> Result<Action> {
 }
 
 /// A table id: a number, `main`, `local` or `default`.
+/// For unit tests: one `ip` line, its words split on spaces, as run in `ns`.
+#[cfg(test)]
+pub(super) fn parse_line(line: &str, ns: &NsId) -> Result<Action> {
+    let words: Vec<String> = line.split_whitespace().map(String::from).collect();
+    parse_ip(&words, ns)
+}
+
 pub fn table_id(w: &Words, s: &str) -> Result<u32> {
     match s {
         "main" => Ok(254),

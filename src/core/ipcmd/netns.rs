@@ -63,12 +63,11 @@ pub fn parse(g: &Global, all: bool, verb: Option<&str>, rest: &[String]) -> Resu
 
 #[cfg(test)]
 mod tests {
-    use super::super::parse_ip;
+    use super::super::parse_line;
     use super::*;
 
     fn run(line: &str) -> Result<Action> {
-        let words: Vec<String> = line.split_whitespace().map(String::from).collect();
-        parse_ip(&words, &NsId::Host)
+        parse_line(line, &NsId::Host)
     }
 
     #[test]

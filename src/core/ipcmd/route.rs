@@ -116,13 +116,12 @@ fn spec(g: &Global, w: &mut Words) -> Result<RouteSpec> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::parse_ip;
+    use super::super::parse_line;
     use super::*;
     use crate::core::netns::NsId;
 
     fn run(line: &str) -> crate::core::Result<Action> {
-        let words: Vec<String> = line.split_whitespace().map(String::from).collect();
-        parse_ip(&words, &NsId::Host)
+        parse_line(line, &NsId::Host)
     }
 
     fn op(line: &str) -> String {
