@@ -36,7 +36,8 @@ pub use sandbox::STATE_DIR;
         lunet --sandbox -e 'print(net.ns.add(\"a\"))'"
 )]
 pub struct Cli {
-    /// Run everything in a private, throw-away network and mount namespace
+    /// Run everything in a private, throw-away network, mount and PID namespace (nothing is
+    /// created on the machine; killing lunet ends every process started inside)
     #[arg(long, global = true)]
     pub sandbox: bool,
     /// Trace every change as the equivalent `ip` command

@@ -1,0 +1,109 @@
+//! Trust, round 2 (issue 21), the command line's part: `down`/`check` of a file
+//! never run it, the REPL's journal survives `kill -9`, `--sandbox` leaves nothing
+//! behind however it ends, a full state dir leaves no instance, and signals during
+//! `up` roll it back.
+
+mod common;
+use common::{lunet_bin, tempdir, text, Sandbox};
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Polls `f` until it holds, for up to 10 s.
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let t0 = Instant::now();
+    while !f() {
+        assert!(t0.elapsed() < Duration::from_secs(10), "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+// ---------------------------------------------------------------- --sandbox
+
+/// What the outer sandbox of `sandbox_leaves_nothing_behind` runs: a fresh /run and a
+/// private layer over /etc (so anything lunet creates there shows in the layer), then
+/// `lunet --sandbox run` with two sleeps (one spawned, one a daemon in its own
+/// session), `kill -9` of lunet, and a look at what is left.
+const OUTER: &str = r#"set -e
+mount -t tmpfs lunet-test /run
+mkdir -p /run/.layer/u /run/.layer/w
+mount -t overlay overlay -o lowerdir=/etc,upperdir=/run/.layer/u,workdir=/run/.layer/w /etc
+cd "$DIR"
+$AS ./lunet --sandbox run s.lua >out 2>&1 & pid=$!
+i=0; until [ "$(ps -eo args | grep -c '^sleep 86412[34]')" = 2 ]; do
+  i=$((i+1)); [ $i -lt 500 ] || { echo "NEVER-SPAWNED: $(cat out)"; exit 0; }; sleep 0.02
+done
+echo "spawned as $(ps -eo user=,args= | grep 'sleep 864123' | grep -v grep | cut -d' ' -f1)"
+kill -9 $pid
+i=0; while ps -eo args | grep -q '^sleep 86412[34]'; do
+  i=$((i+1)); [ $i -lt 500 ] || { echo LEFT-RUNNING; ps -eo pid,user,args | grep 'sleep 86412[34]'; break; }; sleep 0.02
+done
+for d in /run/netns /run/lunet /run/.layer/u/netns; do [ -e $d ] && echo "CREATED $d"; done
+echo done
+"#;
+
+/// Issue 21 item 11: `kill -9` of `lunet --sandbox run` ends every process the
+/// script started (a daemon that left its session too), and the sandbox creates
+/// nothing on the machine (/run/netns, /run/lunet, /etc/netns) — as root and as an
+/// unprivileged user (who could not create them anyway).
+#[test]
+fn sandbox_leaves_nothing_behind_when_killed() {
+    let dir = tempdir::Dir::new();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let bin = dir.path().join("lunet");
+    std::fs::copy(lunet_bin(), &bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        dir.path().join("s.lua"),
+        r#"net.host:spawn({ "sleep", "864123" })
+           os.execute("setsid sleep 864124 </dev/null >/dev/null 2>&1 &")
+           net.sleep(1000)"#,
+    )
+    .unwrap();
+    let userns = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "unshare",
+            "--user",
+            "--map-root-user",
+            "true",
+        ])
+        .status()
+        .is_ok_and(|s| s.success());
+    let mut users = vec![("root", "")];
+    if userns {
+        users.push(("nobody", "setpriv --reuid=65534 --regid=65534 --clear-groups"));
+    } else {
+        eprintln!("SKIPPED as uid 65534: unprivileged user namespaces are disabled on this kernel");
+    }
+    for (user, prefix) in users {
+        let o = Command::new("unshare")
+            .args([
+                "--mount",
+                "--propagation",
+                "private",
+                "--pid",
+                "--fork",
+                "--mount-proc",
+                "--kill-child",
+            ])
+            .args(["sh", "-c", OUTER])
+            .env("DIR", dir.path())
+            .env("AS", prefix)
+            .output()
+            .unwrap();
+        let out = text(&o);
+        assert!(o.status.success() && out.contains("done"), "{user}: {out}");
+        assert!(out.contains(&format!("spawned as {user}")), "{user}: {out}");
+        assert!(
+            !out.contains("LEFT-RUNNING"),
+            "{user}: kill -9 of lunet left processes running:\n{out}"
+        );
+        assert!(
+            !out.contains("CREATED"),
+            "{user}: the sandbox created directories on the machine:\n{out}"
+        );
+    }
+}
