@@ -107,3 +107,62 @@ fn sandbox_leaves_nothing_behind_when_killed() {
         );
     }
 }
+
+// ---------------------------------------------------------------- down/check FILE
+
+/// Issue 21 item 3: `down FILE` and `check FILE` only look up the instance made from
+/// the file; they never run it (its top level here writes a file and runs a command).
+/// What was brought up from the file is still found by it, however the path is spelled.
+#[test]
+fn down_and_check_of_a_file_never_run_it() {
+    let sb = Sandbox::new();
+    let marker = sb.dir.path().join("top-level-ran");
+    let touched = sb.dir.path().join("os-execute-ran");
+    let lab = sb.write(
+        "lab.lua",
+        &format!(
+            r#"io.open("{}", "w"):close()
+               os.execute("touch {}")
+               return net.scenario {{ name = "trustlab", setup = function() net.ns.add("tl") end }}"#,
+            marker.display(),
+            touched.display()
+        ),
+    );
+    let lab_s = lab.to_str().unwrap();
+    let before = sb.state_dump();
+    for cmd in ["down", "check"] {
+        for spec in [lab_s.to_string(), format!("{}/./lab.lua", sb.dir.path().display())] {
+            let o = sb.lunet(&[cmd, &spec]);
+            let out = text(&o);
+            assert!(!marker.exists(), "{cmd} {spec} ran the file's io.open");
+            assert!(!touched.exists(), "{cmd} {spec} ran the file's os.execute");
+            assert_eq!(o.status.code(), Some(1), "{cmd} {spec}: {out}");
+            assert!(
+                out.contains("nothing made from") && out.contains("is up") && out.lines().count() == 1,
+                "{cmd} {spec}: one clear line expected: {out}"
+            );
+        }
+    }
+    assert_eq!(sb.state_dump(), before);
+    // Brought up, it is found by its file, spelled another way, and comes down.
+    let o = sb.lunet(&["up", lab_s]);
+    assert!(o.status.success(), "{}", text(&o));
+    let spelled = format!(
+        "{}/../{}/lab.lua",
+        sb.dir.path().display(),
+        sb.dir.path().file_name().unwrap().to_str().unwrap()
+    );
+    let o = sb.lunet(&["check", &spelled]);
+    assert!(
+        o.status.success() && text(&o).contains("trustlab: has no check"),
+        "{}",
+        text(&o)
+    );
+    let o = sb.lunet(&["down", &spelled]);
+    assert!(
+        o.status.success() && text(&o).contains("trustlab is down"),
+        "{}",
+        text(&o)
+    );
+    assert!(sb.netns_list().is_empty());
+}

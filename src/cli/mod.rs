@@ -95,7 +95,8 @@ pub enum Command {
     /// Every step is tried; what could not be undone is reported (exit status 1) and stays
     /// in the journal, so `down` again retries just that.
     Down {
-        /// A scenario's name or file, or a run's name as `lunet status` shows it (run-lab-4242)
+        /// A scenario's name or file, or a run's name as `lunet status` shows it (run-lab-4242);
+        /// a file is never run: what was brought up or run from it is looked up by its path
         #[arg(value_name = "INSTANCE", required_unless_present = "all", conflicts_with = "all")]
         name: Option<String>,
         /// Every scenario and run in the state dir, newest first, going on past failures
@@ -107,7 +108,7 @@ pub enum Command {
     },
     /// Run a scenario's check against what is up
     Check {
-        /// A scenario that is up: its name or file
+        /// A scenario that is up: its name, or the file it was brought up from (looked up, not run)
         #[arg(value_name = "SCENARIO")]
         scenario: String,
     },

@@ -319,31 +319,32 @@ fn count_changes(j: &Journal) -> usize {
     j.entries().iter().filter(|e| e.state == State::Done).count()
 }
 
-/// The instance name for `down`/`check`: a name, or a file whose scenario name is read.
-fn instance_name(g: &Global, spec: &str) -> Result<String> {
+/// The instance name for `down`/`check`: a name, or the instance made from a file.
+/// The file is never run (its top level could do anything): the instance is looked up
+/// by the file's full path, recorded when it was brought up or run.
+fn instance_name(spec: &str) -> Result<String> {
     if !(spec.contains('/') || spec.ends_with(".lua") || is_ip_script(spec)) {
         return Ok(spec.to_string());
     }
-    // A script that runs left something in place: its run, if there is one (never
-    // load a plain script to find out, which would run it).
-    let full = std::fs::canonicalize(spec).unwrap_or_else(|_| PathBuf::from(spec));
-    let origin = format!("{}{}", state::RUN_ORIGIN, full.display());
-    let runs: Vec<String> = state::instances()
+    let not_up = || {
+        anyhow!(
+            "nothing made from {spec} is up (no scenario brought up from that file, no run of it; \
+             `lunet status` lists what is, by name)"
+        )
+    };
+    let full = std::fs::canonicalize(spec).map_err(|_| not_up())?;
+    let found: Vec<String> = state::instances()
         .into_iter()
-        .filter(|n| Meta::read(n).ok().flatten().is_some_and(|m| m.origin == origin))
+        .filter(|n| Meta::read(n).ok().flatten().is_some_and(|m| m.made_from(&full)))
         .collect();
-    match runs.as_slice() {
-        [] => {}
-        [one] => return Ok(one.clone()),
+    match found.as_slice() {
+        [] => Err(not_up()),
+        [one] => Ok(one.clone()),
         [first, ..] => bail!(
-            "several runs of {spec} left something: {} (name one: `lunet down {first}`)",
-            runs.join(", ")
+            "several instances were made from {spec}: {} (name one: `lunet down {first}`)",
+            found.join(", ")
         ),
     }
-    let sess = Session::new(g.verbose, false, true)?;
-    let src = find(spec)?;
-    let scen = sess.rt.block_on(load(&sess.lua, &src))?;
-    scen.get("name").map_err(lerr)
 }
 
 pub fn up(g: &Global, spec: &str, sets: &[String]) -> Result<()> {
@@ -362,7 +363,11 @@ pub fn up(g: &Global, spec: &str, sets: &[String]) -> Result<()> {
             bail!("scenario {name} is already up (`lunet down {name}` first; `lunet status` shows what it made)");
         }
         let journal = Journal::create(&jpath).map_err(|e| anyhow!("{e}"))?;
-        Meta::new(&name, &src.origin, pjson).write()?;
+        let mut meta = Meta::new(&name, &src.origin, pjson);
+        if !src.origin.starts_with("bundled:") {
+            meta.file = std::fs::canonicalize(&src.origin).ok().map(|p| p.display().to_string());
+        }
+        meta.write()?;
         sess.net.attach_journal(journal);
         // `ipv6 = false`: nothing the scenario makes gets IPv6 (no DAD/MLD/RS floods),
         // including links made in this namespace (its `default`, put back at down).
@@ -436,7 +441,7 @@ pub fn down(g: &Global, spec: Option<&str>, all: bool, forget: bool) -> Result<(
         return down_all(g, forget);
     }
     let spec = spec.ok_or_else(|| anyhow!("down: which instance? (a name from `lunet status`, or --all)"))?;
-    let name = instance_name(g, spec)?;
+    let name = instance_name(spec)?;
     down_one(g, &name, forget)
 }
 
@@ -599,7 +604,7 @@ fn report_down(
 }
 
 pub fn check(g: &Global, spec: &str) -> Result<()> {
-    let name = instance_name(g, spec)?;
+    let name = instance_name(spec)?;
     let Some(meta) = Meta::read(&name)? else {
         bail!("scenario {name} is not up (`lunet up {name}` first)");
     };

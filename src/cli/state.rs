@@ -95,6 +95,9 @@ pub struct Meta {
     /// A run that finished normally and kept what it made: when it ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended: Option<u64>,
+    /// A scenario brought up from a file: the file's full path (`down FILE` finds it by this).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
 }
 
 impl Meta {
@@ -108,6 +111,20 @@ impl Meta {
             started: ms / 1000,
             started_ms: ms,
             ended: None,
+            file: None,
+        }
+    }
+
+    /// Whether this instance was made from the file at `full` (a full path): a run of it, or
+    /// a scenario brought up from it (one brought up before lunet recorded `file`: by its
+    /// origin, if that was a full path).
+    pub fn made_from(&self, full: &Path) -> bool {
+        if self.is_run() {
+            return Path::new(self.script()) == full;
+        }
+        match &self.file {
+            Some(f) => Path::new(f) == full,
+            None => Path::new(&self.origin).is_absolute() && fs::canonicalize(&self.origin).is_ok_and(|p| p == full),
         }
     }
 
