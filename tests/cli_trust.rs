@@ -166,3 +166,94 @@ fn down_and_check_of_a_file_never_run_it() {
     );
     assert!(sb.netns_list().is_empty());
 }
+
+// ---------------------------------------------------------------- a full state dir
+
+/// Issue 21 item 12: with the state dir full, `up` fails with one clear line and
+/// leaves no instance (no empty journal, no temporary meta file): `status` shows
+/// nothing, and once there is room again the same `up` works. A run's journal is
+/// then kept in memory, and leaves nothing either.
+#[test]
+fn a_full_state_dir_leaves_no_instance() {
+    let sb = Sandbox::new();
+    let lab = sb.write(
+        "full.lua",
+        r#"return net.scenario { name = "full", setup = function() net.ns.add("fa") end }"#,
+    );
+    let lab = lab.to_str().unwrap();
+    sb.sh(
+        "umount /run/lunet && mount -t tmpfs -o size=8k,mode=0700 lunet-full /run/lunet && \
+         { dd if=/dev/zero of=/run/lunet/fill bs=1k count=64 2>/dev/null; true; }",
+    );
+    let before = sb.state_dump();
+    let o = sb.lunet(&["up", lab]);
+    let out = text(&o);
+    assert_eq!(
+        sb.sh("ls -A /run/lunet"),
+        "fill\n",
+        "a failed up left files behind: {out}"
+    );
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("No space left on device") && out.contains("nothing was changed"),
+        "{out}"
+    );
+    assert_eq!(sb.state_dump(), before);
+    let st = text(&sb.lunet(&["status"]));
+    assert!(st.contains("no scenario is up"), "{st}");
+    // A run: journal in memory, nothing left in the state dir.
+    let o = sb.lunet(&["-e", r#"net.ns.add("fr")"#]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(sb.sh("ls -A /run/lunet"), "fill\n", "a run left files behind");
+    sb.sh("ip netns del fr; rm /run/lunet/fill");
+    let o = sb.lunet(&["up", lab]);
+    assert!(o.status.success() && text(&o).contains("full is up"), "{}", text(&o));
+    sb.down("full");
+}
+
+// ---------------------------------------------------------------- signals during up
+
+/// Issue 21 item 13: SIGINT, SIGTERM or SIGHUP while `up` is mid-setup rolls back what
+/// it made (as `run` does) and exits 130, 143 or 129; the sandbox is exactly as before.
+#[test]
+fn a_signal_during_up_rolls_it_back() {
+    let sb = Sandbox::new();
+    let ready = sb.dir.path().join("ready");
+    let lab = sb.write(
+        "slow.lua",
+        &format!(
+            r#"return net.scenario {{
+                 name = "slow",
+                 setup = function()
+                   local a = net.ns.add("sa")
+                   net.host:veth("sv0", "eth0", {{ peer_ns = a, up = true }})
+                   a:spawn({{ "sleep", "864125" }})
+                   io.open("{}", "w"):close()
+                   net.sleep(100)
+                 end,
+               }}"#,
+            ready.display()
+        ),
+    );
+    let before = sb.state_dump();
+    for (sig, code) in [("INT", 130), ("TERM", 143), ("HUP", 129)] {
+        let _ = std::fs::remove_file(&ready);
+        // (A background job of a non-interactive shell ignores SIGINT: env restores it.)
+        let out = sb.sh(&format!(
+            "env --default-signal=INT {} up {} >{dir}/out 2>&1 & pid=$!; \
+             i=0; until [ -e {ready} ]; do i=$((i+1)); [ $i -lt 500 ] || break; sleep 0.02; done; \
+             kill -{sig} $pid; wait $pid; echo \"rc=$?\"; cat {dir}/out",
+            lunet_bin().display(),
+            lab.display(),
+            dir = sb.dir.path().display(),
+            ready = ready.display(),
+        ));
+        assert!(ready.exists(), "{sig}: the setup never got going: {out}");
+        assert!(out.starts_with(&format!("rc={code}\n")), "{sig}: {out}");
+        assert!(
+            out.contains(&format!("slow: setup interrupted by SIG{sig}")) && out.contains("rolled back"),
+            "{sig}: {out}"
+        );
+        assert_eq!(sb.state_dump(), before, "{sig}: up left something behind: {out}");
+    }
+}

@@ -76,7 +76,8 @@ pub enum Command {
         #[arg(value_name = "ARGS", trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Bring a scenario up: its setup, then its check (rolled back if either fails)
+    /// Bring a scenario up: its setup, then its check (rolled back if either fails, or on
+    /// SIGINT, SIGTERM, SIGHUP: exit 130, 143, 129)
     ///
     /// FILE.sh is an ip script (lines of ip, ip netns exec, sysctl -w, iptables,
     /// echo > /proc/sys/net/…, or ip -batch lines): parsed whole first (a line lunet

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 use mlua::{Function, Lua, Table, Value};
 
+use super::script;
 use super::session::{lerr, undo_all, Session, Undone};
 use super::state::{self, Meta};
 use super::{Exit, Global};
@@ -347,11 +348,18 @@ fn instance_name(spec: &str) -> Result<String> {
     }
 }
 
+/// `lunet up`: setup, then check; rolled back if either fails, or if SIGINT, SIGTERM or
+/// SIGHUP arrives meanwhile (exit status 130, 143, 129, as `run`).
 pub fn up(g: &Global, spec: &str, sets: &[String]) -> Result<()> {
+    // Before the runtime registers its own handlers (which then chain to ours).
+    let caught = script::catch_signals();
     let sess = Session::new(g.verbose, g.sandbox, false)?;
     let src = find(spec)?;
     let lua = &sess.lua;
     sess.rt.block_on(async {
+        let mut streams = script::streams(&caught);
+        // Busy Lua code stops for a signal too.
+        script::install_hook(lua).map_err(lerr)?;
         let scen = load(lua, &src).await?;
         let name: String = scen.get("name").map_err(lerr)?;
         state::check_instance_name(&name)?;
@@ -362,39 +370,52 @@ pub fn up(g: &Global, spec: &str, sets: &[String]) -> Result<()> {
         if jpath.exists() {
             bail!("scenario {name} is already up (`lunet down {name}` first; `lunet status` shows what it made)");
         }
-        let journal = Journal::create(&jpath).map_err(|e| anyhow!("{e}"))?;
         let mut meta = Meta::new(&name, &src.origin, pjson);
         if !src.origin.starts_with("bundled:") {
             meta.file = std::fs::canonicalize(&src.origin).ok().map(|p| p.display().to_string());
         }
-        meta.write()?;
+        let journal = Journal::create(&jpath).map_err(|e| anyhow!("{e}"))?;
+        if let Err(e) = meta.write() {
+            // A failed start leaves no instance (a full state dir: nothing of it stays).
+            drop(journal);
+            state::remove(&name);
+            return Err(e.context(format!("{name}: nothing was changed")));
+        }
         sess.net.attach_journal(journal);
-        // `ipv6 = false`: nothing the scenario makes gets IPv6 (no DAD/MLD/RS floods),
-        // including links made in this namespace (its `default`, put back at down).
-        let mut res = Ok(true);
-        if scen.get::<Option<bool>>("ipv6").map_err(lerr)? == Some(false) {
-            sess.net.set_ipv6_default(false);
-            let off = crate::core::link::ipv6_off_ops(&crate::core::NsId::Host, &["default"]);
-            res = sess
-                .net
-                .transaction(&off)
-                .await
-                .map(|_| true)
-                .map_err(|e| anyhow!("ipv6 = false: {e}"));
-        }
         let s = context(lua, &name, &p)?;
-        println!("{name}: setup");
-        let mut phase = "setup";
-        if res.is_ok() {
-            res = call(&scen, "setup", &p, &s).await;
-        }
-        if res.is_ok() {
-            phase = "check";
+        let phase = std::cell::Cell::new("setup");
+        let work = async {
+            // `ipv6 = false`: nothing the scenario makes gets IPv6 (no DAD/MLD/RS floods),
+            // including links made in this namespace (its `default`, put back at down).
+            if scen.get::<Option<bool>>("ipv6").map_err(lerr)? == Some(false) {
+                sess.net.set_ipv6_default(false);
+                let off = crate::core::link::ipv6_off_ops(&crate::core::NsId::Host, &["default"]);
+                sess.net
+                    .transaction(&off)
+                    .await
+                    .map_err(|e| anyhow!("ipv6 = false: {e}"))?;
+            }
+            println!("{name}: setup");
+            call(&scen, "setup", &p, &s).await?;
+            phase.set("check");
             if scen.contains_key("check").map_err(lerr)? {
                 println!("{name}: check");
             }
-            res = call(&scen, "check", &p, &s).await;
-        }
+            call(&scen, "check", &p, &s).await
+        };
+        let (res, signal) = tokio::select! {
+            biased;
+            r = work => match script::stop_requested() {
+                // A signal that came right at the end still rolls back.
+                Some(script::End::Signal(sig)) => (Err(anyhow!("interrupted")), Some(sig)),
+                _ => (r, None),
+            },
+            end = script::stopped(&mut streams) => match end {
+                script::End::Signal(sig) => (Err(anyhow!("interrupted")), Some(sig)),
+                _ => (Err(anyhow!("interrupted")), None),
+            },
+        };
+        let phase = phase.get();
         sess.spinner.clear();
         let changes = sess
             .net
@@ -403,9 +424,13 @@ pub fn up(g: &Global, spec: &str, sets: &[String]) -> Result<()> {
             .flatten()
             .unwrap_or(0);
         if let Err(e) = res {
-            let undone = undo_all(&sess.net).await;
-            luabind::end_owned(lua, true).await;
-            let mut msg = format!("{name}: {phase} failed: {e}");
+            // A rollback finishes whatever signals arrive meanwhile.
+            let undone = script::shielded(undo_all(&sess.net)).await;
+            script::shielded(luabind::end_owned(lua, true)).await;
+            let mut msg = match signal {
+                Some(sig) => format!("{name}: {phase} interrupted by {}", script::signal_name(sig)),
+                None => format!("{name}: {phase} failed: {e}"),
+            };
             if undone.ok() {
                 state::remove(&name);
                 msg += &format!("\n{name}: rolled back ({changes} changes undone; nothing is left)");
@@ -415,7 +440,11 @@ pub fn up(g: &Global, spec: &str, sets: &[String]) -> Result<()> {
             for l in undone.lines() {
                 msg += &format!("\n{l}");
             }
-            bail!(msg);
+            return Err(Exit {
+                code: signal.map_or(1, |sig| 128 + sig),
+                message: Some(msg),
+            }
+            .into());
         }
         if sess.sandbox {
             // The sandbox vanishes at exit: show the teardown too.

@@ -56,7 +56,7 @@ extern "C" fn on_signal(sig: libc::c_int) {
     SIGNALS.fetch_add(1, Ordering::SeqCst);
 }
 
-fn signal_name(sig: i32) -> &'static str {
+pub(super) fn signal_name(sig: i32) -> &'static str {
     match sig {
         libc::SIGINT => "SIGINT",
         libc::SIGTERM => "SIGTERM",
@@ -68,7 +68,7 @@ fn signal_name(sig: i32) -> &'static str {
 /// Catches SIGINT, SIGTERM and SIGHUP with `on_signal`, except those ignored
 /// when lunet started (as `nohup` or a shell's `&` leave them): they stay ignored.
 /// Must come before tokio registers its own handlers, which then chain to ours.
-fn catch_signals() -> Vec<libc::c_int> {
+pub(super) fn catch_signals() -> Vec<libc::c_int> {
     let mut caught = vec![];
     for sig in STOP_SIGNALS {
         // SAFETY: sigaction on local structs; the handler only touches atomics.
@@ -90,7 +90,7 @@ fn catch_signals() -> Vec<libc::c_int> {
 }
 
 /// How the script ended.
-enum End {
+pub(super) enum End {
     Finished,
     Failed(mlua::Error),
     Signal(i32),
@@ -98,7 +98,7 @@ enum End {
 }
 
 /// A signal or `os.exit` asked the script to stop.
-fn stop_requested() -> Option<End> {
+pub(super) fn stop_requested() -> Option<End> {
     if EXITING.load(Ordering::SeqCst) {
         return Some(End::Exit(EXIT_CODE.load(Ordering::SeqCst)));
     }
@@ -111,7 +111,7 @@ fn stop_requested() -> Option<End> {
 /// Resolves when a stop is requested: woken by tokio's signal streams (for
 /// async waits: exec, sleep, proc:wait), with a poll as a backstop (`os.exit`
 /// caught by a `pcall`).
-async fn stopped(streams: &mut [Signal]) -> End {
+pub(super) async fn stopped(streams: &mut [Signal]) -> End {
     loop {
         if let Some(end) = stop_requested() {
             return end;
@@ -131,7 +131,7 @@ async fn stopped(streams: &mut [Signal]) -> End {
 
 /// Runs `f` to the end whatever signals arrive meanwhile (a rollback must
 /// finish); each one is noted on stderr.
-async fn shielded<F: Future>(f: F) -> F::Output {
+pub(super) async fn shielded<F: Future>(f: F) -> F::Output {
     let notes = async {
         let mut seen = SIGNALS.load(Ordering::SeqCst);
         loop {
@@ -156,7 +156,7 @@ async fn shielded<F: Future>(f: F) -> F::Output {
 /// requested stop. It first yields (which `pcall` cannot catch: the script's
 /// future is then dropped), then, where yielding is impossible (a C boundary),
 /// raises an error.
-fn install_hook(lua: &Lua) -> mlua::Result<()> {
+pub(super) fn install_hook(lua: &Lua) -> mlua::Result<()> {
     lua.set_global_hook(HookTriggers::new().every_nth_instruction(10_000), |_, _| {
         if stop_requested().is_none() {
             return Ok(VmState::Continue);
@@ -319,6 +319,14 @@ pub fn run(chunk: Chunk, verbose: bool, sandbox: bool, keep_on_error: bool) -> R
     result
 }
 
+/// Tokio's handlers for the signals we catch (chained to ours): they wake async waits.
+pub(super) fn streams(caught: &[libc::c_int]) -> Vec<Signal> {
+    caught
+        .iter()
+        .filter_map(|&sig| signal(SignalKind::from_raw(sig)).ok())
+        .collect()
+}
+
 async fn run_in(
     chunk: &Chunk,
     sess: &Session,
@@ -327,13 +335,7 @@ async fn run_in(
     (verbose, sandbox, keep_on_error): (bool, bool, bool),
 ) -> Result<()> {
     let (lua, net) = (&sess.lua, &sess.net);
-    // Tokio's handlers for the signals we catch (chained to ours): they wake async waits.
-    let mut streams = vec![];
-    for &sig in caught {
-        if let Ok(s) = signal(SignalKind::from_raw(sig)) {
-            streams.push(s);
-        }
-    }
+    let mut streams = streams(caught);
     install_os(lua).map_err(lerr)?;
     install_hook(lua).map_err(lerr)?;
     let arg = lua.create_table().map_err(lerr)?;

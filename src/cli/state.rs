@@ -128,7 +128,8 @@ impl Meta {
         }
     }
 
-    /// Written 0600 whatever the umask, beside the target and renamed over it.
+    /// Written 0600 whatever the umask, beside the target and renamed over it. If
+    /// that fails (a full state dir), the temporary file is removed again.
     pub fn write(&self) -> Result<()> {
         let p = meta_path(&self.name);
         let tmp = dir().join(format!(".{}.json.tmp", self.name));
@@ -140,10 +141,15 @@ impl Meta {
             .mode(0o600)
             .open(&tmp)
             .with_context(|| format!("cannot write {}", tmp.display()))?;
-        f.set_permissions(fs::Permissions::from_mode(0o600))?;
-        f.write_all(text.as_bytes())
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        fs::rename(&tmp, &p).with_context(|| format!("cannot write {}", p.display()))
+        let res = f
+            .set_permissions(fs::Permissions::from_mode(0o600))
+            .and_then(|_| f.write_all(text.as_bytes()))
+            .with_context(|| format!("cannot write {}", tmp.display()))
+            .and_then(|_| fs::rename(&tmp, &p).with_context(|| format!("cannot write {}", p.display())));
+        if res.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        res
     }
 
     /// `Ok(None)` when there is none; an error when it is damaged or not to be trusted.
