@@ -257,3 +257,76 @@ fn a_signal_during_up_rolls_it_back() {
         assert_eq!(sb.state_dump(), before, "{sig}: up left something behind: {out}");
     }
 }
+
+// ---------------------------------------------------------------- the REPL's journal
+
+/// The REPL's instance (`repl-PID`) in the sandbox's state dir, if there is one.
+fn repl_instance(sb: &Sandbox) -> Option<String> {
+    common::instances(sb).into_iter().find(|n| n.starts_with("repl-"))
+}
+
+/// Issue 21 item 10: the REPL journals to disk as the instance `repl-PID`: after
+/// `kill -9` of the REPL, `status` lists what it made and `down repl-PID` undoes it
+/// (the process it spawned included), leaving the sandbox exactly as before. After a
+/// clean `.quit` what it made stays and the REPL says how to undo it; a REPL that made
+/// nothing leaves no instance.
+#[test]
+fn the_repl_journal_survives_kill_9_and_quit() {
+    let sb = Sandbox::new();
+    let before = sb.state_dump();
+    // kill -9
+    let t = common::term::Term::lunet(&sb, "");
+    t.wait_for("lunet[host]>");
+    t.line(r#"a = net.ns.add("rp"); net.host:veth("rpv0", "eth0", { peer_ns = a, up = true })"#);
+    t.line(r#"a:spawn({ "sleep", "864126" }); print("made")"#);
+    t.wait_for("\nmade");
+    let name = repl_instance(&sb).expect("the REPL has no instance on disk");
+    let pid = name.strip_prefix("repl-").unwrap();
+    sb.sh(&format!("kill -9 {pid}"));
+    t.wait_for("EXIT=137");
+    let st = text(&sb.lunet(&["status"]));
+    assert!(
+        st.contains(&format!("{name}  (REPL, pid {pid} is gone"))
+            && st.contains("ip netns add rp")
+            && st.contains("rpv0")
+            && st.contains("sleep"),
+        "{st}"
+    );
+    assert!(
+        sb.ok("ps -eo args | grep -q '^sleep 864126'"),
+        "the REPL's sleep should still run"
+    );
+    let o = sb.lunet(&["down", &name]);
+    assert!(o.status.success(), "{}", text(&o));
+    wait_until("the sleep to end", || !sb.ok("ps -eo args | grep -q '^sleep 864126'"));
+    assert_eq!(sb.state_dump(), before);
+    drop(t);
+    // .quit with a change kept: it stays, and the REPL says how to undo it.
+    let t = common::term::Term::lunet(&sb, "");
+    t.wait_for("lunet[host]>");
+    t.line(r#"net.ns.add("rq")"#);
+    let name = repl_instance(&sb).expect("the REPL has no instance on disk");
+    t.line(".quit");
+    let end = t.wait_for("EXIT=");
+    assert!(
+        end.contains("EXIT=0") && end.contains(&format!("`lunet down {name}` undoes them")),
+        "{end}"
+    );
+    let st = text(&sb.lunet(&["status", &name]));
+    assert!(
+        st.contains("(REPL, pid") && st.contains("ended") && st.contains("ip netns add rq"),
+        "{st}"
+    );
+    sb.down(&name);
+    assert_eq!(sb.state_dump(), before);
+    drop(t);
+    // A REPL that made nothing (or undid all it made) leaves no instance.
+    let t = common::term::Term::lunet(&sb, "");
+    t.wait_for("lunet[host]>");
+    t.line(r#"net.ns.add("rr")"#);
+    t.line(".reset");
+    t.keys(&["C-d"]);
+    let end = t.wait_for("EXIT=");
+    assert!(end.contains("EXIT=0") && !end.contains("lunet down"), "{end}");
+    assert_eq!(sb.state_dump(), before);
+}

@@ -528,6 +528,10 @@ fn down_one(g: &Global, name: &str, forget: bool) -> Result<()> {
         Err(e) => (None, Some(format!("{e:#}: its own teardown (if any) is skipped"))),
     };
     let journal = Journal::open(&jpath).map_err(|e| match &meta {
+        Some(m) if m.origin == crate::repl::ORIGIN && state::lunet_alive(m.pid) => anyhow!(
+            "{name} is a REPL still running (pid {}): leave it first (.quit; what it made stays, for `lunet down {name}`)",
+            m.pid
+        ),
         Some(m) if m.is_run() && state::lunet_alive(m.pid) => anyhow!(
             "{name} is still running (pid {}): stop it first (`kill -INT {}` rolls back what it made)",
             m.pid,
@@ -705,6 +709,7 @@ pub fn status(_g: &Global, only: Option<&str>) -> Result<()> {
         }
         let pending = j.entries().iter().any(|e| e.state == State::Pending);
         let about = match &meta {
+            Some(m) if m.origin == crate::repl::ORIGIN => format!("REPL, pid {} {}", m.pid, run_state(name, m)),
             Some(m) if m.is_run() => format!("run of {}, pid {} {}", m.script(), m.pid, run_state(name, m)),
             Some(m) => {
                 let params = m

@@ -224,21 +224,21 @@ fn install_os(lua: &Lua) -> mlua::Result<()> {
 }
 
 /// The run's journal on disk: `NAME.journal` and `NAME.json` in the state dir.
-struct Instance {
-    name: String,
+pub(crate) struct Instance {
+    pub name: String,
 }
 
 impl Instance {
     /// `run-lab-4242` (another suffix if that is taken). None when the state
     /// dir cannot be written: the journal is then kept in memory only.
-    fn create(chunk: &Chunk, verbose: bool) -> Option<(Instance, Journal)> {
+    pub(crate) fn create(instance: &str, origin: &str, verbose: bool) -> Option<(Instance, Journal)> {
         if let Err(e) = state::ensure_dir() {
             if verbose {
                 eprintln!("lunet: the journal is kept in memory only: {e:#}");
             }
             return None;
         }
-        let base = format!("{}-{}", chunk.instance, std::process::id());
+        let base = format!("{instance}-{}", std::process::id());
         for n in 1..100 {
             let name = if n == 1 { base.clone() } else { format!("{base}-{n}") };
             if state::meta_path(&name).exists() {
@@ -247,7 +247,7 @@ impl Instance {
             match Journal::create(&state::journal_path(&name)) {
                 Ok(j) => {
                     let inst = Instance { name };
-                    if let Err(e) = Meta::new(&inst.name, &chunk.origin, BTreeMap::new()).write() {
+                    if let Err(e) = Meta::new(&inst.name, origin, BTreeMap::new()).write() {
                         if verbose {
                             eprintln!("lunet: the journal is kept in memory only: {e:#}");
                         }
@@ -269,14 +269,14 @@ impl Instance {
     }
 
     /// The run ended normally and what it made stays.
-    fn keep(&self) {
+    pub(crate) fn keep(&self) {
         if let Ok(Some(mut m)) = Meta::read(&self.name) {
             m.ended = Some(state::now_ms() / 1000);
             let _ = m.write();
         }
     }
 
-    fn remove(&self) {
+    pub(crate) fn remove(&self) {
         state::remove(&self.name);
     }
 }
@@ -289,7 +289,7 @@ pub fn run(chunk: Chunk, verbose: bool, sandbox: bool, keep_on_error: bool) -> R
     let net = &sess.net;
     let inst = match sandbox {
         true => None,
-        false => Instance::create(&chunk, verbose),
+        false => Instance::create(&chunk.instance, &chunk.origin, verbose),
     };
     let inst = match inst {
         Some((inst, journal)) => {
@@ -472,7 +472,7 @@ async fn run_in(
 /// Whether anything the script made is still in effect. Processes it spawned
 /// that have ended are marked undone first; steps with nothing to undo (a
 /// deletion) do not count.
-fn in_effect(j: &mut Journal) -> bool {
+pub(crate) fn in_effect(j: &mut Journal) -> bool {
     let ended: Vec<u64> = j
         .undo_steps()
         .iter()

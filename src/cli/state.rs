@@ -1,7 +1,7 @@
 //! What lunet keeps under /run/lunet (0700): per instance, its journal
 //! (`NAME.journal`) and how it came to be (`NAME.json`). An instance is a
 //! scenario brought up by `lunet up`, or a run (`lunet run`, `-e`, a script on
-//! standard input), named `run-SCRIPT-PID`, `e-PID` or `stdin-PID`.
+//! standard input, the REPL), named `run-SCRIPT-PID`, `e-PID`, `stdin-PID` or `repl-PID`.
 
 use std::collections::BTreeMap;
 use std::fs;

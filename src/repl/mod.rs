@@ -14,6 +14,7 @@ use mlua::{Function, Lua, MultiValue, Value};
 use rustyline::error::ReadlineError;
 use rustyline::{CompletionType, Config, Editor};
 
+use crate::cli::script::Instance;
 use crate::cli::session::{lerr, Session, INTERRUPTED};
 use crate::cli::Global;
 use crate::core::journal::{Journal, State};
@@ -321,10 +322,28 @@ impl Repl {
     }
 }
 
+/// The origin of a REPL's instance (`repl-PID`).
+pub const ORIGIN: &str = "run:repl";
+
 pub fn run(g: &Global) -> Result<()> {
     let sess = Session::new(g.verbose, g.sandbox, false)?;
-    // Precise: every change gets its own inverse, so `.undo` can take back any single one.
-    sess.net.attach_journal(Journal::in_memory());
+    // On disk, as the instance `repl-PID` (like a run): what the session made can be undone
+    // by `lunet down repl-PID` after `.quit` or a crash. In a sandbox it vanishes anyway.
+    // Every change gets its own inverse, so `.undo` can take back any single one.
+    let inst = match g.sandbox {
+        true => None,
+        false => Instance::create("repl", ORIGIN, g.verbose),
+    };
+    let inst = match inst {
+        Some((inst, journal)) => {
+            sess.net.attach_journal(journal);
+            Some(inst)
+        }
+        None => {
+            sess.net.attach_journal(Journal::in_memory());
+            None
+        }
+    };
     let lua = sess.lua.clone();
     let methods: Vec<&str> = docs::methods("ns");
     lua.load(PRELUDE)
@@ -363,6 +382,7 @@ pub fn run(g: &Global) -> Result<()> {
         pretty,
     };
     let mut buf = String::new();
+    let mut failed = None;
     loop {
         let prompt = if buf.is_empty() {
             repl.prompt()
@@ -414,21 +434,53 @@ pub fn run(g: &Global) -> Result<()> {
                 buf.clear();
             }
             Err(ReadlineError::Eof) => break,
-            Err(e) => return Err(anyhow!("line editor: {e}")),
+            Err(e) => {
+                failed = Some(anyhow!("line editor: {e}"));
+                break;
+            }
         }
     }
     if let Some(h) = &history {
         let _ = rl.save_history(h);
     }
-    let made = repl.changes();
+    leave(&repl, inst.as_ref());
+    failed.map_or(Ok(()), Err)
+}
+
+/// At the end of a session: what it made stays, and how to undo it is said; a session
+/// that left nothing in effect leaves no instance.
+fn leave(repl: &Repl, inst: Option<&Instance>) {
     let sess = &repl.sess;
     if sess.sandbox {
-        sess.rt.block_on(luabind::end_owned(&lua, true));
-    } else if !made.is_empty() {
-        println!("This session's changes stay in place ({}):", made.len());
-        for c in &made {
-            println!("  {c}");
-        }
+        sess.rt.block_on(luabind::end_owned(&sess.lua, true));
+        return;
     }
-    Ok(())
+    // Processes that ended by themselves count as undone.
+    let in_effect = sess
+        .net
+        .with_journal(|j| Ok(crate::cli::script::in_effect(j)))
+        .ok()
+        .flatten()
+        .unwrap_or(false);
+    let made = repl.changes();
+    if !in_effect {
+        if let Some(i) = inst {
+            i.remove();
+        }
+        return;
+    }
+    println!("This session's changes stay in place ({}):", made.len());
+    for c in &made {
+        println!("  {c}");
+    }
+    match inst {
+        Some(i) => {
+            i.keep();
+            println!(
+                "`lunet down {}` undoes them (`lunet status {}` lists them)",
+                i.name, i.name
+            );
+        }
+        None => println!("(the state dir could not be written: lunet cannot undo them later)"),
+    }
 }
