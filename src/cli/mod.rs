@@ -348,6 +348,9 @@ fn dispatch(cli: Cli) -> Result<()> {
     // Unsharing must happen while the process still has one thread: before any runtime.
     if cli.sandbox {
         sandbox::enter()?;
+        if matches!(action, Action::Command(Command::Exec { .. } | Command::Shell { .. })) {
+            sandbox::fork_for_program()?;
+        }
     }
     if matches!(
         action,

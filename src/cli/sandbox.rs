@@ -157,6 +157,11 @@ fn wait_child(child: libc::pid_t) -> ! {
             libc::sigaction(sig, &sa, std::ptr::null_mut());
         }
     }
+    wait_and_exit(child)
+}
+
+/// Waits for `child` and exits with its status (128 + the signal that killed it).
+fn wait_and_exit(child: libc::pid_t) -> ! {
     loop {
         let mut status = 0;
         // SAFETY: waiting for our own child.
@@ -174,6 +179,28 @@ fn wait_child(child: libc::pid_t) -> ! {
             std::process::exit(128 + libc::WTERMSIG(status));
         }
     }
+}
+
+/// Before `exec`/`shell` replaces lunet with a program in a sandbox: the program must
+/// not become PID 1 (which ignores signals it has no handler for: Ctrl-C would not stop
+/// it). lunet forks once more and stays PID 1, waiting for the program and exiting as it
+/// did; Ctrl-C and Ctrl-\ are the program's alone (PID 1 ignores them meanwhile).
+pub fn fork_for_program() -> Result<()> {
+    // SAFETY: no thread exists yet (nothing has started a runtime).
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        bail!("--sandbox: fork: {}", std::io::Error::last_os_error());
+    }
+    if pid == 0 {
+        // The program: exec resets lunet's handlers to the default.
+        return Ok(());
+    }
+    // SAFETY: setting dispositions of this process only.
+    unsafe {
+        libc::signal(libc::SIGINT, libc::SIG_IGN);
+        libc::signal(libc::SIGQUIT, libc::SIG_IGN);
+    }
+    wait_and_exit(pid)
 }
 
 fn tmpfs(dir: &str, mode: &str) -> Result<()> {
