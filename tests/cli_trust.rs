@@ -206,6 +206,8 @@ fn a_full_state_dir_leaves_no_instance() {
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(sb.sh("ls -A /run/lunet"), "fill\n", "a run left files behind");
     sb.sh("ip netns del fr; rm /run/lunet/fill");
+    // What an earlier lunet left in that case (an empty journal, no meta) is no instance.
+    sb.sh("touch -d '1 minute ago' /run/lunet/full.journal && chmod 600 /run/lunet/full.journal");
     let o = sb.lunet(&["up", lab]);
     assert!(o.status.success() && text(&o).contains("full is up"), "{}", text(&o));
     sb.down("full");

@@ -367,7 +367,7 @@ pub fn up(g: &Global, spec: &str, sets: &[String]) -> Result<()> {
         requires(&scen)?;
         state::ensure_dir()?;
         let jpath = state::journal_path(&name);
-        if jpath.exists() {
+        if jpath.exists() && !clear_unfinished_start(&name) {
             bail!("scenario {name} is already up (`lunet down {name}` first; `lunet status` shows what it made)");
         }
         let mut meta = Meta::new(&name, &src.origin, pjson);
@@ -462,6 +462,32 @@ pub fn up(g: &Global, spec: &str, sets: &[String]) -> Result<()> {
         }
         Ok(())
     })
+}
+
+/// A start that never began (an empty journal without its meta, left by a lunet that
+/// could not write it) is no instance: removed, if no other lunet holds it and it is
+/// not brand new (one being created is locked a moment after it appears).
+fn clear_unfinished_start(name: &str) -> bool {
+    let jpath = state::journal_path(name);
+    if !matches!(Meta::read(name), Ok(None)) || state::check_file(&jpath).is_err() {
+        return false;
+    }
+    let old = std::fs::metadata(&jpath)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age > std::time::Duration::from_secs(10));
+    if !old {
+        return false;
+    }
+    match Journal::open(&jpath) {
+        // (Removed while still locked: no one else can have taken it meanwhile.)
+        Ok(j) if j.entries().is_empty() && j.damaged == 0 => {
+            state::remove(name);
+            true
+        }
+        _ => false,
+    }
 }
 
 /// `lunet down NAME`, `down --all`, `down --forget NAME`.
