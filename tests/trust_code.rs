@@ -159,3 +159,120 @@ fn fish_completion_offers_names_literally_skipped_without_fish() {
     assert_eq!(complete("lunet exec "), wanted(&["host"]));
     assert!(complete("lunet up ").contains(&"s$(id>x3)".to_string()));
 }
+
+/// Every character 1–255 (those above 127 as UTF-8), each followed by a digit.
+fn every_byte() -> String {
+    (1u32..=255).filter_map(char::from_u32).flat_map(|c| [c, '0']).collect()
+}
+
+/// `word` quoted for sh with single quotes.
+fn sq(word: &str) -> String {
+    format!("'{}'", word.replace('\'', "'\\''"))
+}
+
+#[test]
+fn up_of_an_ip_script_runs_no_comment() {
+    let sb = Sandbox::new();
+    let dir = sb.dir.path();
+    let mut script = String::from("ip netns add a\n");
+    script += &format!("# notes\u{1}0touch {}/X &\n", dir.display());
+    // A comment holding each byte, then a digit, then what would be a command.
+    for b in (0u32..=255).filter(|b| *b != 10) {
+        let c = char::from_u32(b).unwrap();
+        script += &format!("# notes{c}0ip netns add e{b}\n");
+    }
+    script += "ip netns exec a true\n";
+    let file = sb.write("lab.sh", &script);
+    let out = sb.lunet(&["up", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(sb.netns_list(), ["a"]);
+    let out = sb.lunet(&["down", "lab"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!dir.join("X").exists(), "a comment ran");
+    assert!(sb.netns_list().is_empty());
+}
+
+#[test]
+fn convert_keeps_every_byte_and_quoted_text() {
+    let sb = Sandbox::new();
+    let dir = sb.dir.path().display().to_string();
+    let word = every_byte();
+    std::fs::write(format!("{dir}/X"), "").unwrap();
+    std::fs::write(format!("{dir}/KEEP"), "").unwrap();
+    let script = format!(
+        "ip netns add a\n\
+         # a comment\u{1}0ip netns add evil\n\
+         ip netns exec a sh -c 'printf %s \"$0\" > {dir}/OUT' {w}\n\
+         ip -all netns exec sh -c 'printf %s \"x  y\" > {dir}/OUT2\n\
+         rm -f {dir}/X\n\
+         true {dir}/KEEP'\n",
+        w = sq(&word)
+    );
+    let file = sb.write("conv.sh", &script);
+    let out = sb.lunet(&["convert", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let lua = sb.write("conv.lua", &String::from_utf8(out.stdout).unwrap());
+    let out = sb.lunet(&["up", lua.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(sb.netns_list(), ["a"]);
+    // The program got every byte; the quoted script kept its spaces and its line breaks.
+    assert_eq!(std::fs::read_to_string(format!("{dir}/OUT")).unwrap(), word);
+    assert_eq!(std::fs::read_to_string(format!("{dir}/OUT2")).unwrap(), "x  y");
+    assert!(!Path::new(&format!("{dir}/X")).exists());
+    assert!(
+        Path::new(&format!("{dir}/KEEP")).exists(),
+        "a quoted line break became a space"
+    );
+    assert!(sb.lunet(&["down", "conv"]).status.success());
+    assert!(sb.netns_list().is_empty());
+}
+
+#[test]
+fn a_long_value_is_cut_in_messages() {
+    let sb = Sandbox::new();
+    let big = 20usize << 20;
+    let file = sb.write("big.sh", &format!("ip netns add a\n{} now\n", "w".repeat(big)));
+    let out = sb.lunet(&["up", file.to_str().unwrap()]);
+    let err = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{}", &err[..err.len().min(500)]);
+    assert!(
+        err.len() < 400 && err.contains("big.sh:2: ") && err.contains(&format!("…({big} bytes) not understood")),
+        "{}",
+        &err[..err.len().min(500)]
+    );
+    for (code, what, len) in [
+        ("net.ns.add(string.rep('n', 20 * 2^20))", "bad namespace name", big),
+        (
+            "net.host:exec(\"'\" .. string.rep('x', 20 * 2^20))",
+            "unterminated ' quote",
+            big + 1,
+        ),
+        (
+            "net.host:ip('ip link add ' .. string.rep('l', 20 * 2^20) .. ' type bridge')",
+            "bad interface name",
+            big,
+        ),
+    ] {
+        let err = sb.lua_err(code);
+        assert!(
+            err.len() < 600 && err.contains(what) && err.contains(&format!("…({len} bytes)")),
+            "{code}: {}",
+            &err[..err.len().min(800)]
+        );
+    }
+    assert!(sb.netns_list().is_empty());
+}
+
+#[test]
+fn a_nul_in_a_name_is_named_as_such() {
+    let sb = Sandbox::new();
+    let err = sb.lua_err("net.ns.add('a\\0b')");
+    assert!(err.contains("must not contain a NUL byte"), "{err}");
+    let file = sb.write("nul.sh", "ip netns add 'a\0b'\n");
+    let err = text(&sb.lunet(&["up", file.to_str().unwrap()]));
+    assert!(
+        err.contains("nul.sh:1: ") && err.contains("must not contain a NUL byte"),
+        "{err}"
+    );
+    assert!(sb.netns_list().is_empty());
+}

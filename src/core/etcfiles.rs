@@ -5,7 +5,7 @@
 
 use std::net::IpAddr;
 
-use super::error::{Error, Result};
+use super::error::{shown, Error, Result};
 use super::names::parse_ip;
 use super::netns::check_etc_path;
 use super::op::Op;
@@ -14,7 +14,8 @@ use super::op::Op;
 fn word(what: &str, w: &str) -> Result<()> {
     if w.is_empty() || w.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(Error::new(format!(
-            "bad {what} {w:?}: expected one word (no spaces or line breaks)"
+            "bad {what} {}: expected one word (no spaces or line breaks)",
+            shown(w)
         )));
     }
     Ok(())

@@ -1,7 +1,7 @@
 //! Splitting a command string into words the way a POSIX shell would (quotes
 //! and backslashes), without running a shell: no expansion, no injection.
 
-use super::error::{Error, Result};
+use super::error::{shown, Error, Result};
 
 pub fn split(s: &str) -> Result<Vec<String>> {
     let mut words = vec![];
@@ -16,7 +16,7 @@ pub fn split(s: &str) -> Result<Vec<String>> {
                     match chars.next() {
                         Some('\'') => break,
                         Some(c) => cur.push(c),
-                        None => return Err(Error::new(format!("unterminated ' quote in {s:?}"))),
+                        None => return Err(Error::new(format!("unterminated ' quote in {}", shown(s)))),
                     }
                 }
             }
@@ -32,10 +32,10 @@ pub fn split(s: &str) -> Result<Vec<String>> {
                                 cur.push('\\');
                                 cur.push(c);
                             }
-                            None => return Err(Error::new(format!("unterminated \" quote in {s:?}"))),
+                            None => return Err(Error::new(format!("unterminated \" quote in {}", shown(s)))),
                         },
                         Some(c) => cur.push(c),
-                        None => return Err(Error::new(format!("unterminated \" quote in {s:?}"))),
+                        None => return Err(Error::new(format!("unterminated \" quote in {}", shown(s)))),
                     }
                 }
             }
@@ -44,7 +44,7 @@ pub fn split(s: &str) -> Result<Vec<String>> {
                 match chars.next() {
                     Some('\n') => {}
                     Some(c) => cur.push(c),
-                    None => return Err(Error::new(format!("trailing backslash in {s:?}"))),
+                    None => return Err(Error::new(format!("trailing backslash in {}", shown(s)))),
                 }
             }
             c if c.is_whitespace() => {

@@ -7,7 +7,7 @@
 //! refused, by file, line and word, before anything is changed.
 
 use super::{is_object, parse_ip, Action};
-use crate::core::error::{Error, Result};
+use crate::core::error::{shown, Error, Result};
 use crate::core::firewall::{self, Parsed};
 use crate::core::names::{check_nsname, sysctl_path};
 use crate::core::netns::NsId;
@@ -143,7 +143,7 @@ fn tokenize(text: &str) -> std::result::Result<Vec<Token>, (usize, String)> {
                         Some('$' | '`') => {
                             return Err(bad(
                                 line,
-                                format!("{:?}: shell expansion is not done by lunet", word_at(&chars, i)),
+                                format!("{}: shell expansion is not done by lunet", shown(&word_at(&chars, i))),
                             ))
                         }
                         Some(ch) => {
@@ -240,13 +240,13 @@ fn tokenize(text: &str) -> std::result::Result<Vec<Token>, (usize, String)> {
             '$' | '`' => {
                 return Err(bad(
                     line,
-                    format!("{:?}: shell expansion is not done by lunet", word_at(&chars, i)),
+                    format!("{}: shell expansion is not done by lunet", shown(&word_at(&chars, i))),
                 ))
             }
             '*' | '?' if !quoted => {
                 begin!();
                 let w = format!("{word}{}", word_at(&chars, i));
-                return Err(bad(line, format!("{w:?}: wildcards are not expanded by lunet")));
+                return Err(bad(line, format!("{}: wildcards are not expanded by lunet", shown(&w))));
             }
             ch => {
                 begin!();
@@ -501,7 +501,7 @@ fn command_at(words: &[String], ns: &NsId, top: bool) -> Result<Action> {
         "true" | ":" if rest.is_empty() => Ok(Action::Nothing),
         // An `ip -batch` line: the words after `ip`.
         w if top && (is_object(w) || w.starts_with('-')) => parse_ip(words, ns),
-        _ if top => Err(Error::new(format!("\"{first}\" not understood ({UNDERSTOOD})"))),
+        _ if top => Err(Error::new(format!("{} not understood ({UNDERSTOOD})", shown(first)))),
         _ => Ok(Action::Exec {
             ns: ns.clone(),
             argv: words.to_vec(),
