@@ -276,3 +276,71 @@ fn a_nul_in_a_name_is_named_as_such() {
     );
     assert!(sb.netns_list().is_empty());
 }
+
+/// Waits (up to 10 s) until `f` holds.
+fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !f() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_background_command_truncates_with_gt_and_appends_with_gtgt() {
+    let sb = Sandbox::new();
+    let dir = sb.dir.path().display().to_string();
+    std::fs::write(format!("{dir}/new.log"), "old line that must go\n").unwrap();
+    std::fs::write(format!("{dir}/add.log"), "old\n").unwrap();
+    let file = sb.write(
+        "logs.sh",
+        &format!(
+            "ip netns add a\nip netns exec a echo new > {dir}/new.log &\nip netns exec a echo more >> {dir}/add.log 2>&1 &\n"
+        ),
+    );
+    let out = sb.lunet(&["up", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let read = |f: &str| std::fs::read_to_string(format!("{dir}/{f}")).unwrap();
+    wait_for("new.log", || read("new.log") == "new\n");
+    wait_for("add.log", || read("add.log") == "old\nmore\n");
+    assert!(sb.lunet(&["down", "logs"]).status.success());
+    // `lunet convert` says the same: truncate = true for `>`.
+    let lua = String::from_utf8(sb.lunet(&["convert", file.to_str().unwrap()]).stdout).unwrap();
+    assert!(lua.contains("new.log\", truncate = true }"), "{lua}");
+    assert!(lua.contains("add.log\" }"), "{lua}");
+}
+
+#[test]
+fn shell_forms_lunet_cannot_mirror_are_refused_by_file_line_and_word() {
+    let sb = Sandbox::new();
+    for (script, want) in [
+        (
+            "ip netns add a\nip netns exec a ls ~root\n",
+            "t.sh:2: \"~root\": tilde expansion is not done by lunet",
+        ),
+        (
+            "ip netns add a\nip netns exec a ls [ab]\n",
+            "t.sh:2: \"[ab]\": wildcards are not expanded by lunet",
+        ),
+        (
+            "ip netns add a;;\n",
+            "t.sh:1: \";;\" is shell syntax lunet does not run",
+        ),
+        ("&& ip netns add a\n", "t.sh:1: \"&&\" without a command before it"),
+        (
+            "ip netns add a \\\r\n  b\r\n",
+            "t.sh:1: a carriage return (CRLF line ends?)",
+        ),
+    ] {
+        let file = sb.write("t.sh", script).display().to_string();
+        let out = sb.lunet(&["up", &file]);
+        let err = text(&out);
+        let want = want.replacen("t.sh", &file, 1);
+        assert_eq!(out.status.code(), Some(1), "{script:?}: {err}");
+        assert!(
+            err.starts_with(&format!("lunet: {want}")) && err.lines().count() == 1,
+            "{script:?}: {err}"
+        );
+        assert!(sb.netns_list().is_empty(), "{script:?}");
+    }
+}

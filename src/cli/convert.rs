@@ -254,12 +254,21 @@ fn action(a: &Action, text: &str) -> Vec<String> {
         Action::Ops(ops) => ops.iter().flat_map(op).collect(),
         Action::RouteReplace { ns, .. } => vec![format!("{}:ip({})", ns_expr(ns), lua_str(text))],
         Action::Exec { ns, argv: a } => vec![format!("io.write({}:exec({}).stdout)", ns_expr(ns), argv(a))],
-        Action::Spawn { ns, argv: a, log } => vec![format!(
+        Action::Spawn {
+            ns,
+            argv: a,
+            log,
+            truncate,
+        } => vec![format!(
             "{}:spawn({}{})",
             ns_expr(ns),
             argv(a),
             log.as_ref()
-                .map(|l| format!(", {{ log = {} }}", lua_str(l)))
+                .map(|l| format!(
+                    ", {{ log = {}{} }}",
+                    lua_str(l),
+                    if *truncate { ", truncate = true" } else { "" }
+                ))
                 .unwrap_or_default()
         )],
         // The command as written, quotes and all (its text stops before a trailing `&`).

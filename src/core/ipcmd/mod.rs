@@ -36,6 +36,8 @@ pub enum Action {
         ns: NsId,
         argv: Vec<String>,
         log: Option<String>,
+        /// The log is emptied first (`CMD > LOG &`), not appended to (`>>`).
+        truncate: bool,
     },
     /// `ip -all netns exec CMD`: CMD (a command line, already checked) in every
     /// namespace there is when it runs.
