@@ -344,3 +344,62 @@ fn shell_forms_lunet_cannot_mirror_are_refused_by_file_line_and_word() {
         assert!(sb.netns_list().is_empty(), "{script:?}");
     }
 }
+
+#[test]
+fn a_symlink_under_etc_netns_is_never_written_through() {
+    let sb = Sandbox::new();
+    let target = sb.dir.path().join("target");
+    std::fs::create_dir(&target).unwrap();
+    std::fs::write(target.join("hosts"), "USER\n").unwrap();
+    let t = target.display();
+    sb.sh(&format!(
+        "for n in a b c d; do ip netns add $n; done
+         ln -s {t} /etc/netns/a
+         mkdir -p /etc/netns/b && ln -s {t} /etc/netns/b/ssh
+         mkdir -p /etc/netns/c && ln -s {t}/hosts /etc/netns/c/hosts
+         mkdir -p /etc/netns/d/x && ln -s {t} /etc/netns/d/x/y"
+    ));
+    let listing = || {
+        let mut v: Vec<String> = std::fs::read_dir(&target)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    for (code, path) in [
+        ("net.ns.get('a'):etc('hosts', 'EVIL')", "/etc/netns/a "),
+        ("net.ns.get('a'):etc('new', 'EVIL')", "/etc/netns/a "),
+        ("net.ns.get('b'):etc('ssh/sshd_config', 'EVIL')", "/etc/netns/b/ssh "),
+        ("net.ns.get('c'):etc('hosts', 'EVIL')", "/etc/netns/c/hosts "),
+        ("net.ns.get('d'):etc('x/y/z/w', 'EVIL')", "/etc/netns/d/x/y "),
+    ] {
+        let err = sb.lua_err(code);
+        assert!(err.contains(path) && err.contains("lunet will not"), "{code}: {err}");
+        assert_eq!(listing(), ["hosts"], "{code}");
+        assert_eq!(
+            std::fs::read_to_string(target.join("hosts")).unwrap(),
+            "USER\n",
+            "{code}"
+        );
+    }
+    // The same through an ip script.
+    let file = sb.write("etc.sh", "echo nameserver 10.0.0.1 > /etc/netns/a/resolv.conf\n");
+    let err = text(&sb.lunet(&["up", file.to_str().unwrap()]));
+    assert!(err.contains("/etc/netns/a is a symlink"), "{err}");
+    assert_eq!(listing(), ["hosts"]);
+    // A plain directory still works, and down takes the file and the directories it made.
+    sb.lua_ok("net.ns.get('b'):etc('ok/f', 'fine')");
+    assert_eq!(sb.sh("cat /etc/netns/b/ok/f"), "fine");
+    sb.lua_ok("net.ns.get('b'):etc('ok2/f', 'fine')");
+    // Someone puts a symlink where lunet's directory was: undo removes nothing through it.
+    std::fs::write(target.join("f"), "USER F\n").unwrap();
+    sb.sh(&format!(
+        "mv /etc/netns/b/ok2 /etc/netns/b/moved && ln -s {t} /etc/netns/b/ok2"
+    ));
+    let out = sb.lunet(&["down", "--all"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(sb.sh("ls -A /etc/netns/b"), "moved\nok2\nssh\n");
+    assert_eq!(listing(), ["f", "hosts"]);
+    assert_eq!(std::fs::read_to_string(target.join("f")).unwrap(), "USER F\n");
+}
