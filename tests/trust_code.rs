@@ -268,6 +268,11 @@ fn a_nul_in_a_name_is_named_as_such() {
     let sb = Sandbox::new();
     let err = sb.lua_err("net.ns.add('a\\0b')");
     assert!(err.contains("must not contain a NUL byte"), "{err}");
+    let err = sb.lua_err("net.host:veth('a\\0b', 'c')");
+    assert!(
+        err.contains("bad interface name \"a\\0b\": must not contain a NUL byte"),
+        "{err}"
+    );
     let file = sb.write("nul.sh", "ip netns add 'a\0b'\n");
     let err = text(&sb.lunet(&["up", file.to_str().unwrap()]));
     assert!(

@@ -22,10 +22,10 @@ pub fn check_ifname(name: &str) -> Result<()> {
     if name == "." || name == ".." {
         return bad("reserved name");
     }
-    if name
-        .chars()
-        .any(|c| c == '/' || c == ':' || c.is_whitespace() || c == '\0')
-    {
+    if name.contains('\0') {
+        return bad("must not contain a NUL byte");
+    }
+    if name.chars().any(|c| c == '/' || c == ':' || c.is_whitespace()) {
         return bad("must not contain '/', ':' or whitespace");
     }
     Ok(())
