@@ -199,14 +199,18 @@ fn convert_keeps_every_byte_and_quoted_text() {
     let word = every_byte();
     std::fs::write(format!("{dir}/X"), "").unwrap();
     std::fs::write(format!("{dir}/KEEP"), "").unwrap();
+    // A namespace name with every kind of byte a name may hold (no space, no control).
+    let name = "q\"\\$`é\u{202e}1";
     let script = format!(
         "ip netns add a\n\
+         ip netns add {n}\n\
          # a comment\u{1}0ip netns add evil\n\
          ip netns exec a sh -c 'printf %s \"$0\" > {dir}/OUT' {w}\n\
          ip -all netns exec sh -c 'printf %s \"x  y\" > {dir}/OUT2\n\
          rm -f {dir}/X\n\
          true {dir}/KEEP'\n",
-        w = sq(&word)
+        w = sq(&word),
+        n = sq(name)
     );
     let file = sb.write("conv.sh", &script);
     let out = sb.lunet(&["convert", file.to_str().unwrap()]);
@@ -214,7 +218,11 @@ fn convert_keeps_every_byte_and_quoted_text() {
     let lua = sb.write("conv.lua", &String::from_utf8(out.stdout).unwrap());
     let out = sb.lunet(&["up", lua.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(sb.netns_list(), ["a"]);
+    let mut want = vec!["a".to_string(), name.to_string()];
+    want.sort();
+    let mut got = sb.netns_list();
+    got.sort();
+    assert_eq!(got, want);
     // The program got every byte; the quoted script kept its spaces and its line breaks.
     assert_eq!(std::fs::read_to_string(format!("{dir}/OUT")).unwrap(), word);
     assert_eq!(std::fs::read_to_string(format!("{dir}/OUT2")).unwrap(), "x  y");

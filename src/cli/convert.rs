@@ -320,6 +320,27 @@ mod tests {
     }
 
     #[test]
+    fn every_byte_reads_back_exactly() {
+        let lua = mlua::Lua::new();
+        let back = |s: &str| -> Vec<u8> {
+            let v: mlua::String = lua.load(format!("return {}", lua_str(s))).eval().unwrap();
+            v.as_bytes().to_vec()
+        };
+        // Every character up to U+07FF (every byte 0-127, and lead and continuation
+        // bytes of two-byte UTF-8), each before a digit and alone, and longer ones.
+        let chars = (0u32..0x800).chain([0x202e, 0x2028, 0xfeff, 0xffff, 0x1f600, 0x10ffff]);
+        for c in chars.filter_map(char::from_u32) {
+            for s in [format!("{c}0"), format!("a{c}00"), c.to_string(), format!("{c}{c}9")] {
+                assert_eq!(back(&s), s.as_bytes(), "{:?} written as {}", s, lua_str(&s));
+            }
+        }
+        let all: String = (0u32..0x800).filter_map(char::from_u32).collect();
+        assert_eq!(back(&all), all.as_bytes());
+        // What is written is plain printable ASCII or printable text: no control byte.
+        assert!(!lua_str(&all).chars().any(|c| c.is_control()));
+    }
+
+    #[test]
     fn converts_each_kind() {
         let text = "ip netns add left\nip link add veth0 type veth peer name eth0 netns left\nip link set veth0 up\n\
                     ip -n left addr add 10.0.0.2/24 dev eth0\nip -n left route add default via 10.0.0.1\n\
