@@ -323,7 +323,7 @@ mod tests {
     fn every_byte_reads_back_exactly() {
         let lua = mlua::Lua::new();
         let back = |s: &str| -> Vec<u8> {
-            let v: mlua::String = lua.load(format!("return {}", lua_str(s))).eval().unwrap();
+            let v: mlua::LuaString = lua.load(format!("return {}", lua_str(s))).eval().unwrap();
             v.as_bytes().to_vec()
         };
         // Every character up to U+07FF (every byte 0-127, and lead and continuation
