@@ -321,6 +321,11 @@ fn a_background_command_truncates_with_gt_and_appends_with_gtgt() {
     let lua = String::from_utf8(sb.lunet(&["convert", file.to_str().unwrap()]).stdout).unwrap();
     assert!(lua.contains("new.log\", truncate = true }"), "{lua}");
     assert!(lua.contains("add.log\" }"), "{lua}");
+    let err = sb.lua_err("net.host:spawn('true', {truncate = true})");
+    assert!(
+        err.contains("ns:spawn: option \"truncate\" empties the log: give \"log\" too"),
+        "{err}"
+    );
 }
 
 #[test]
