@@ -29,6 +29,27 @@ fn nothing_ran(dir: &Path) {
     }
 }
 
+/// Tab in a real interactive `shell` (in a terminal): `lunet exec a` completes to the
+/// namespace `a$(id>x1)`, inserted so that the shell reads it back as that one word
+/// (the line is then run as `printf '[%s]\n' lunet exec …`), and nothing runs.
+fn tab_in_a_terminal(sb: &Sandbox, shell: &str, setup: &str, work: &Path) {
+    let bin = lunet_bin().parent().unwrap().display().to_string();
+    let t = common::term::Term::run(sb, &format!("PATH={bin}:/usr/sbin:/usr/bin:/sbin:/bin"), shell);
+    t.keys(&["-l", &format!("cd {}; {setup}; echo READY", work.display())]);
+    t.keys(&["Enter"]);
+    t.wait_for("\nREADY");
+    t.keys(&["-l", "lunet exec a"]);
+    t.keys(&["Tab"]);
+    t.wait_for("x1");
+    t.keys(&["C-a"]);
+    t.keys(&["-l", "printf '[%s]\\n' "]);
+    t.keys(&["Enter"]);
+    let screen = t.wait_for("[exec]");
+    t.wait_for("[a$(id>x1)]");
+    nothing_ran(work);
+    assert!(!screen.contains("uid="), "{shell}:\n{screen}");
+}
+
 fn lines(out: &std::process::Output) -> Vec<String> {
     assert!(out.status.success(), "{}", text(out));
     let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
@@ -80,6 +101,15 @@ fn bash_completion_offers_names_literally() {
     assert!(ups.contains(&"s$(id>x3)".to_string()), "{ups:?}");
     assert_eq!(complete("up s", 2), ["s$(id>x3)", "shaped-path", "sshd-per-namespace"]);
     nothing_ran(&work);
+    tab_in_a_terminal(
+        &sb,
+        "bash --norc --noprofile -i",
+        &format!(
+            "source /usr/share/bash-completion/bash_completion; source {}",
+            script.display()
+        ),
+        &work,
+    );
 }
 
 #[test]
@@ -115,6 +145,15 @@ fn zsh_completion_offers_names_literally_skipped_without_zsh() {
     assert!(complete("up").contains(&"s$(id>x3)".to_string()));
     // The script passes the names to compadd with -a and without -Q: zsh quotes them.
     assert!(script_text(&script).contains("compadd -a names"));
+    tab_in_a_terminal(
+        &sb,
+        "zsh -f -i",
+        &format!(
+            "bindkey -e; autoload -U compinit; compinit -u; source {}",
+            script.display()
+        ),
+        &work,
+    );
 }
 
 fn script_text(p: &Path) -> String {
@@ -158,6 +197,12 @@ fn fish_completion_offers_names_literally_skipped_without_fish() {
     };
     assert_eq!(complete("lunet exec "), wanted(&["host"]));
     assert!(complete("lunet up ").contains(&"s$(id>x3)".to_string()));
+    tab_in_a_terminal(
+        &sb,
+        "fish --no-config -i",
+        &format!("source {}", script.display()),
+        &work,
+    );
 }
 
 /// Every character 1–255 (those above 127 as UTF-8), each followed by a digit.
