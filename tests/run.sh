@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 need="ip:iproute2 tc:iproute2 iptables:iptables nft:nftables ping:iputils-ping ps:procps python3:python3 curl:curl
       socat:socat iperf3:iperf3 sshd:openssh-server ssh:openssh-client ssh-keygen:openssh-client
       tmux:tmux nsenter:util-linux unshare:util-linux getent:libc-bin ss:iproute2 man:man-db
-      cc:gcc bash:bash luacheck:lua-check strace:strace"
+      cc:gcc bash:bash luacheck:lua-check strace:strace zsh:zsh fish:fish"
 missing=""
 for pair in $need; do
   prog=${pair%%:*} pkg=${pair#*:}

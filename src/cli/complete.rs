@@ -59,8 +59,17 @@ _lunet() {{
         case "$sub" in
 {arms}        esac
         if [[ -n $kind ]]; then
-            local IFS=$'\n'
-            COMPREPLY=($(compgen -W "$("${{COMP_WORDS[0]}}" __complete "$kind" 2>/dev/null)" -- "$cur"))
+            # Each name read as a line and compared as plain text: never expanded
+            # (no compgen -W, which would run `$(…)` in a name); offered quoted with
+            # %q so that inserting it into the command line runs nothing either.
+            local name q
+            COMPREPLY=()
+            while IFS= read -r name; do
+                printf -v q %q "$name"
+                if [[ $name == "$cur"* || $q == "$cur"* ]]; then
+                    COMPREPLY+=("$q")
+                fi
+            done < <("${{COMP_WORDS[0]}}" __complete "$kind" 2>/dev/null)
             return 0
         fi
     fi
@@ -95,6 +104,8 @@ _lunet_names() {{
         case $sub in
 {arms}        esac
         if [[ -n $kind ]]; then
+            # Split at line ends only, never expanded; compadd quotes each name
+            # as it inserts it (no -Q), so `$(…)`, `~` or `{{a,b}}` in a name stay text.
             local -a names
             names=(${{(f)"$(${{words[1]}} __complete $kind 2>/dev/null)"}})
             compadd -a names
@@ -257,8 +268,14 @@ pub fn names(kind: &str) -> Result<()> {
         }
         _ => vec![],
     };
-    for n in names {
-        println!("{n}");
+    // One name a line: a name with a line break in it cannot be offered (it would
+    // become two), so it is left out; every other byte is printed as it is and the
+    // scripts offer it literally.
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    for n in names.iter().filter(|n| !n.contains('\n')) {
+        let _ = out.write_all(n.as_bytes());
+        let _ = out.write_all(b"\n");
     }
     Ok(())
 }

@@ -8,22 +8,43 @@ use crate::core::names::{format_mac, Dest};
 use crate::core::netns::NsId;
 use crate::core::op::{proto_name, LinkChange, LinkKind, NewLink, Op, RouteSpec, RuleSpec};
 
-/// A Lua string literal.
+/// Characters that are printable but change how text around them is shown
+/// (bidirectional overrides, zero-width and line/paragraph separators): written
+/// as bytes, so what a reader sees is what Lua reads.
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{061c}' | '\u{180e}' | '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
+}
+
+/// A Lua string literal that reads back as exactly `s`, byte for byte: `"`,
+/// `\\` and newline escaped, every other control byte (and each byte of an
+/// invisible character) as `\ddd` with three digits, so a digit after it can
+/// never join the escape (`\1` then `0` would be Lua's `\10`, a newline).
 pub fn lua_str(s: &str) -> String {
-    let mut out = String::from("\"");
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\{}", c as u32)),
+            c if c.is_control() || is_invisible(c) => {
+                let mut buf = [0; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    out.push_str(&format!("\\{b:03}"));
+                }
+            }
             c => out.push(c),
         }
     }
     out.push('"');
     out
+}
+
+/// Text for a `--` comment: control and invisible characters shown as `\ddd`
+/// (a comment ends at a line break, so none may pass through).
+fn comment(s: &str) -> String {
+    let q = lua_str(s);
+    q[1..q.len() - 1].to_string()
 }
 
 fn ns_expr(ns: &NsId) -> String {
@@ -224,34 +245,39 @@ fn op(o: &Op) -> Vec<String> {
             lua_str(&batch.text),
             if *v6 { ", { v6 = true }" } else { "" }
         ),
-        other => format!("-- (not converted: {})", other.to_string().replace('\n', " ")),
+        other => format!("-- (not converted: {})", comment(&other.to_string().replace('\n', " "))),
     }]
 }
 
 fn action(a: &Action, text: &str) -> Vec<String> {
     match a {
         Action::Ops(ops) => ops.iter().flat_map(op).collect(),
-        Action::RouteReplace { ns, .. } => vec![format!("{}:ip({})", ns_expr(ns), lua_str(&flat(text)))],
+        Action::RouteReplace { ns, .. } => vec![format!("{}:ip({})", ns_expr(ns), lua_str(text))],
         Action::Exec { ns, argv: a } => vec![format!("io.write({}:exec({}).stdout)", ns_expr(ns), argv(a))],
-        Action::Spawn { ns, argv: a, log } => vec![format!(
+        Action::Spawn {
+            ns,
+            argv: a,
+            log,
+            truncate,
+        } => vec![format!(
             "{}:spawn({}{})",
             ns_expr(ns),
             argv(a),
             log.as_ref()
-                .map(|l| format!(", {{ log = {} }}", lua_str(l)))
+                .map(|l| format!(
+                    ", {{ log = {}{} }}",
+                    lua_str(l),
+                    if *truncate { ", truncate = true" } else { "" }
+                ))
                 .unwrap_or_default()
         )],
-        Action::ForAll { .. } => vec![format!("net.ip({})", lua_str(&flat(text)))],
+        // The command as written, quotes and all (its text stops before a trailing `&`).
+        Action::ForAll { background, .. } => vec![format!(
+            "net.ip({})",
+            lua_str(&format!("{text}{}", if *background { " &" } else { "" }))
+        )],
         Action::Nothing | Action::Chmod { .. } => vec![],
     }
-}
-
-/// A command on one line (continuations joined), for `ns:ip "…"`.
-fn flat(text: &str) -> String {
-    text.replace("\\\n", " ")
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// The Lua scenario that does what `lines` (parsed from `file`) do.
@@ -268,7 +294,13 @@ pub fn to_lua(name: &str, file: &str, lines: &[Line]) -> String {
         if code.is_empty() {
             continue;
         }
-        out.push_str(&format!("    -- {}: {}\n", l.line, flat(&l.text)));
+        // The command as written, one comment line per line of it.
+        for (i, t) in l.text.split('\n').enumerate() {
+            match i {
+                0 => out.push_str(&format!("    -- {}: {}\n", l.line, comment(t))),
+                _ => out.push_str(&format!("    --   {}\n", comment(t))),
+            }
+        }
         for c in code {
             out.push_str(&format!("    {c}\n"));
         }
@@ -283,7 +315,29 @@ mod tests {
 
     #[test]
     fn lua_strings() {
-        assert_eq!(lua_str("a\"b\\c\nd\u{1}"), "\"a\\\"b\\\\c\\nd\\1\"");
+        assert_eq!(lua_str("a\"b\\c\nd\u{1}0"), "\"a\\\"b\\\\c\\nd\\0010\"");
+        assert_eq!(lua_str("\r\t\u{7f}é\u{202e}"), "\"\\013\\009\\127é\\226\\128\\174\"");
+    }
+
+    #[test]
+    fn every_byte_reads_back_exactly() {
+        let lua = mlua::Lua::new();
+        let back = |s: &str| -> Vec<u8> {
+            let v: mlua::LuaString = lua.load(format!("return {}", lua_str(s))).eval().unwrap();
+            v.as_bytes().to_vec()
+        };
+        // Every character up to U+07FF (every byte 0-127, and lead and continuation
+        // bytes of two-byte UTF-8), each before a digit and alone, and longer ones.
+        let chars = (0u32..0x800).chain([0x202e, 0x2028, 0xfeff, 0xffff, 0x1f600, 0x10ffff]);
+        for c in chars.filter_map(char::from_u32) {
+            for s in [format!("{c}0"), format!("a{c}00"), c.to_string(), format!("{c}{c}9")] {
+                assert_eq!(back(&s), s.as_bytes(), "{:?} written as {}", s, lua_str(&s));
+            }
+        }
+        let all: String = (0u32..0x800).filter_map(char::from_u32).collect();
+        assert_eq!(back(&all), all.as_bytes());
+        // What is written is plain printable ASCII or printable text: no control byte.
+        assert!(!lua_str(&all).chars().any(|c| c.is_control()));
     }
 
     #[test]

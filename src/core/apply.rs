@@ -367,29 +367,23 @@ impl Net {
                 netns::check_etc_path(file)?;
                 let path = std::path::Path::new(netns::ETC_DIR).join(ns).join(file);
                 let mut ops = vec![];
-                match std::fs::symlink_metadata(&path) {
-                    Ok(meta) if !meta.is_file() => {
-                        return Err(Error::new(format!(
-                            "{} is not a plain file: lunet will not replace it",
-                            path.display()
-                        )))
-                    }
-                    Ok(meta) => match std::fs::read(&path).map(String::from_utf8) {
-                        Ok(Ok(old)) => ops.push(Op::EtcFile {
+                // Read without following a symlink anywhere below /etc/netns: one is refused.
+                match super::etcfiles::fs::read(ns, file)? {
+                    Some((old, mode)) => match String::from_utf8(old) {
+                        Ok(old) => ops.push(Op::EtcFile {
                             ns: ns.clone(),
                             file: file.clone(),
                             content: old,
-                            mode: Some(std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777),
+                            mode: Some(mode),
                         }),
-                        Ok(Err(_)) => {
+                        Err(_) => {
                             return Err(Error::new(format!(
                                 "{} is not text: lunet will not overwrite it (it could not put it back)",
                                 path.display()
                             )))
                         }
-                        Err(e) => return Err(Error::io(format!("read {}", path.display()), e)),
                     },
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    None => {
                         if matches!(op, Op::EtcRemove { .. }) {
                             return Ok(None);
                         }
@@ -401,7 +395,6 @@ impl Net {
                             ops.push(Op::EtcRmdir { ns: ns.clone(), dir });
                         }
                     }
-                    Err(e) => return Err(Error::io(format!("read {}", path.display()), e)),
                 }
                 undo(ops)
             }

@@ -5,14 +5,14 @@ use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
-use super::error::{Error, Result};
+use super::error::{shown, Error, Result};
 
 /// Kernel limit for interface names (IFNAMSIZ - 1).
 pub const IFNAME_MAX: usize = 15;
 
 /// An interface name the kernel will accept (see `dev_valid_name`).
 pub fn check_ifname(name: &str) -> Result<()> {
-    let bad = |why: &str| Err(Error::new(format!("bad interface name {name:?}: {why}")));
+    let bad = |why: &str| Err(Error::new(format!("bad interface name {}: {why}", shown(name))));
     if name.is_empty() {
         return bad("empty");
     }
@@ -22,10 +22,10 @@ pub fn check_ifname(name: &str) -> Result<()> {
     if name == "." || name == ".." {
         return bad("reserved name");
     }
-    if name
-        .chars()
-        .any(|c| c == '/' || c == ':' || c.is_whitespace() || c == '\0')
-    {
+    if name.contains('\0') {
+        return bad("must not contain a NUL byte");
+    }
+    if name.chars().any(|c| c == '/' || c == ':' || c.is_whitespace()) {
         return bad("must not contain '/', ':' or whitespace");
     }
     Ok(())
@@ -33,14 +33,17 @@ pub fn check_ifname(name: &str) -> Result<()> {
 
 /// A namespace name that is safe as a file name under /run/netns.
 pub fn check_nsname(name: &str) -> Result<()> {
-    let bad = |why: &str| Err(Error::new(format!("bad namespace name {name:?}: {why}")));
+    let bad = |why: &str| Err(Error::new(format!("bad namespace name {}: {why}", shown(name))));
     if name.is_empty() {
         return bad("empty");
     }
     if name.len() > 255 {
         return bad("longer than 255 bytes");
     }
-    if name == "." || name == ".." || name.contains('/') || name.contains('\0') {
+    if name.contains('\0') {
+        return bad("must not contain a NUL byte");
+    }
+    if name == "." || name == ".." || name.contains('/') {
         return bad("must not be '.' or '..' or contain '/'");
     }
     if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -92,7 +95,7 @@ impl Cidr {
 
     /// Parses a CIDR; without a prefix the address is a host (/32 or /128), as `ip` does.
     pub fn parse_host(s: &str) -> Result<Cidr> {
-        let bad = |why: &str| Error::new(format!("bad address {s:?}: {why}"));
+        let bad = |why: &str| Error::new(format!("bad address {}: {why}", shown(s)));
         let (a, p) = match s.split_once('/') {
             Some((a, p)) => (a, Some(p)),
             None => (s, None),

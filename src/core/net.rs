@@ -513,11 +513,16 @@ impl Net {
         self.trace(&op);
         if self.plan {
             match &output {
-                Output::File(p) => {
+                Output::File(p) | Output::Truncate(p) => {
                     let line = op.to_string();
                     let cmd = line.strip_suffix(" &").unwrap_or(&line);
                     self.plan_out(&format!(
-                        "{cmd} >>{} 2>&1 &",
+                        "{cmd} {}{} 2>&1 &",
+                        if matches!(output, Output::Truncate(_)) {
+                            ">"
+                        } else {
+                            ">>"
+                        },
                         super::words::quote(&p.display().to_string())
                     ));
                 }

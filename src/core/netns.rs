@@ -6,7 +6,7 @@ use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::ErrorKind;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -334,55 +334,24 @@ pub fn missing_etc_dirs(ns: &str, file: &str) -> Vec<String> {
 }
 
 /// Writes /etc/netns/NS/FILE (mode 0644 unless given; directories 0755),
-/// which `exec` binds over /etc/FILE inside NS.
+/// which `exec` binds over /etc/FILE inside NS. A symlink anywhere below
+/// /etc/netns is refused, never written through.
 pub fn write_etc(ns: &str, file: &str, content: &str, mode: Option<u32>) -> Result<()> {
     check_nsname(ns)?;
     check_etc_path(file)?;
     if !path(ns).exists() {
         return Err(not_found(ns));
     }
-    let p = PathBuf::from(ETC_DIR).join(ns).join(file);
-    let dir = p.parent().map(PathBuf::from).unwrap_or_default();
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o755)
-        .create(&dir)
-        .map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
-    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let mode = mode.unwrap_or(0o644) & 0o7777;
-    // Written beside and renamed over: a crash leaves the old file or the new one.
-    let tmp = dir.join(format!(".{name}.lunet-tmp"));
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| Error::io(format!("write {}", tmp.display()), e))?;
-    std::io::Write::write_all(&mut f, content.as_bytes())
-        .map_err(|e| Error::io(format!("write {}", tmp.display()), e))?;
-    f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))
-        .map_err(|e| Error::io(format!("chmod {}", tmp.display()), e))?;
-    fs::rename(&tmp, &p).map_err(|e| Error::io(format!("write {}", p.display()), e))
+    super::etcfiles::fs::write(ns, file, content.as_bytes(), mode.unwrap_or(0o644))
 }
 
-/// Removes /etc/netns/NS/FILE.
+/// Removes /etc/netns/NS/FILE (never through a symlinked directory).
 pub fn remove_etc_file(ns: &str, file: &str) -> Result<()> {
-    let p = PathBuf::from(ETC_DIR).join(ns).join(file);
-    match fs::remove_file(&p) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io(format!("remove {}", p.display()), e)),
-    }
+    super::etcfiles::fs::remove(ns, file, false)
 }
 
 /// Removes /etc/netns/NS/DIR if it is empty (lunet made it); files someone
 /// else put there keep it.
 pub fn remove_etc_dir(ns: &str, rel: &str) -> Result<()> {
-    let dir = PathBuf::from(ETC_DIR).join(ns).join(rel);
-    match fs::remove_dir(&dir) {
-        Ok(()) => Ok(()),
-        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTEMPTY)) => Ok(()),
-        Err(e) => Err(Error::io(format!("remove {}", dir.display()), e)),
-    }
+    super::etcfiles::fs::remove(ns, rel, true)
 }

@@ -540,8 +540,10 @@ pub struct Proc {
 pub enum Output {
     /// An anonymous file (unlinked at once), read back with `Proc::output`.
     Capture,
-    /// A file the user names; kept.
+    /// A file the user names, appended to (`>>`); kept.
     File(PathBuf),
+    /// A file the user names, emptied first (`>`); kept.
+    Truncate(PathBuf),
     Null,
 }
 
@@ -551,14 +553,17 @@ pub fn spawn(ns: &NsId, ns_file: Option<&File>, spec: &ExecSpec, output: Output,
     let tag = if tag.is_empty() { new_tag() } else { tag.to_string() };
     let mut cmd = command(ns, ns_file, spec, &tag, false)?;
     let (log, log_path) = match output {
-        Output::File(p) => {
+        Output::File(ref p) | Output::Truncate(ref p) => {
+            let truncate = matches!(output, Output::Truncate(_));
             let f = std::fs::OpenOptions::new()
                 .create(true)
-                .append(true)
+                .append(!truncate)
+                .write(true)
+                .truncate(truncate)
                 .read(true)
-                .open(&p)
+                .open(p)
                 .map_err(|e| Error::io(format!("open log {}", p.display()), e))?;
-            (f, Some(p))
+            (f, Some(p.clone()))
         }
         Output::Capture | Output::Null => (anonymous_file()?, None),
     };

@@ -1,7 +1,7 @@
 //! Splitting a command string into words the way a POSIX shell would (quotes
 //! and backslashes), without running a shell: no expansion, no injection.
 
-use super::error::{Error, Result};
+use super::error::{shown, Error, Result};
 
 pub fn split(s: &str) -> Result<Vec<String>> {
     let mut words = vec![];
@@ -16,7 +16,7 @@ pub fn split(s: &str) -> Result<Vec<String>> {
                     match chars.next() {
                         Some('\'') => break,
                         Some(c) => cur.push(c),
-                        None => return Err(Error::new(format!("unterminated ' quote in {s:?}"))),
+                        None => return Err(Error::new(format!("unterminated ' quote in {}", shown(s)))),
                     }
                 }
             }
@@ -32,10 +32,10 @@ pub fn split(s: &str) -> Result<Vec<String>> {
                                 cur.push('\\');
                                 cur.push(c);
                             }
-                            None => return Err(Error::new(format!("unterminated \" quote in {s:?}"))),
+                            None => return Err(Error::new(format!("unterminated \" quote in {}", shown(s)))),
                         },
                         Some(c) => cur.push(c),
-                        None => return Err(Error::new(format!("unterminated \" quote in {s:?}"))),
+                        None => return Err(Error::new(format!("unterminated \" quote in {}", shown(s)))),
                     }
                 }
             }
@@ -44,10 +44,11 @@ pub fn split(s: &str) -> Result<Vec<String>> {
                 match chars.next() {
                     Some('\n') => {}
                     Some(c) => cur.push(c),
-                    None => return Err(Error::new(format!("trailing backslash in {s:?}"))),
+                    None => return Err(Error::new(format!("trailing backslash in {}", shown(s)))),
                 }
             }
-            c if c.is_whitespace() => {
+            // sh's blanks only (not every Unicode space: a no-break space stays in the word).
+            ' ' | '\t' | '\n' => {
                 if in_word {
                     words.push(std::mem::take(&mut cur));
                     in_word = false;
@@ -92,6 +93,10 @@ mod tests {
         assert_eq!(split(r#"a "" b"#).unwrap(), ["a", "", "b"]);
         assert_eq!(split(r#""x\"y""#).unwrap(), [r#"x"y"#]);
         assert_eq!(split("  ").unwrap(), Vec::<String>::new());
+        assert_eq!(split("a\u{a0}b\rc\u{b}d\te").unwrap(), ["a\u{a0}b\rc\u{b}d", "e"]);
+        let long = format!("'{}", "x".repeat(1 << 20));
+        let e = split(&long).unwrap_err().to_string();
+        assert!(e.len() < 200 && e.ends_with("…(1048577 bytes)"), "{e}");
         assert!(split("echo 'oops").is_err());
         assert!(split("echo \"oops").is_err());
     }

@@ -11,7 +11,7 @@ pub fn lerr(f: &str, e: core::Error) -> mlua::Error {
 }
 
 pub fn fail(f: &str, msg: impl std::fmt::Display) -> mlua::Error {
-    mlua::Error::runtime(format!("{f}: {msg}"))
+    mlua::Error::runtime(core::error::cut_long(format!("{f}: {msg}")))
 }
 
 pub fn type_name(v: &Value) -> String {

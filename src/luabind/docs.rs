@@ -243,9 +243,9 @@ pub const DOCS: &[Entry] = &[
     ),
     e(
         "ns:spawn",
-        "ns:spawn(cmd, {env, cwd, log, keep, tty, pid, uts, ipc, mount}) -> Proc",
+        "ns:spawn(cmd, {env, cwd, log, truncate, keep, tty, pid, uts, ipc, mount}) -> Proc",
         "ip netns exec NS CMD &",
-        "fun(self: Ns, cmd: string|string[], opts?: {env?: table<string, string>, cwd?: string, log?: string, keep?: boolean, tty?: boolean, pid?: boolean, uts?: string, ipc?: boolean, mount?: boolean}): Proc",
+        "fun(self: Ns, cmd: string|string[], opts?: {env?: table<string, string>, cwd?: string, log?: string, truncate?: boolean, keep?: boolean, tty?: boolean, pid?: boolean, uts?: string, ipc?: boolean, mount?: boolean}): Proc",
     ),
     e(
         "ns:ping",

@@ -61,10 +61,18 @@ async fn run_one(lua: &Lua, net: &Net, action: &Action, mode: &Mode) -> mlua::Re
             }
             Value::Table(r).into_lua_multi(lua)
         }
-        Action::Spawn { ns, argv, log } => {
+        Action::Spawn {
+            ns,
+            argv,
+            log,
+            truncate,
+        } => {
             let opts = lua.create_table()?;
             if let Some(l) = log {
                 opts.set("log", l.as_str())?;
+                if *truncate {
+                    opts.set("truncate", true)?;
+                }
             }
             let args = (lua.create_sequence_from(argv.iter().cloned())?, opts).into_lua_multi(lua)?;
             process::ns_spawn(lua, ns.clone(), args)?.into_lua_multi(lua)

@@ -34,7 +34,9 @@ pub async fn end_owned(lua: &Lua, all: bool) {
 const EXEC_KEYS: &[&str] = &[
     "check", "stdin", "env", "cwd", "timeout", "pid", "uts", "ipc", "mount", "tty",
 ];
-const SPAWN_KEYS: &[&str] = &["env", "cwd", "log", "keep", "pid", "uts", "ipc", "mount", "tty"];
+const SPAWN_KEYS: &[&str] = &[
+    "env", "cwd", "log", "truncate", "keep", "pid", "uts", "ipc", "mount", "tty",
+];
 
 /// `cmd`: an array of words, or a string split like a shell splits words.
 fn argv(f: &str, v: Value) -> mlua::Result<Vec<String>> {
@@ -219,8 +221,11 @@ pub fn ns_spawn(lua: &Lua, ns: NsId, args: MultiValue) -> mlua::Result<LuaProc> 
             "options \"tty\" and \"log\" exclude each other (output goes to the terminal, or to the log)",
         ));
     }
+    let truncate = o.bool("truncate")?.unwrap_or(false);
     let output = match o.string("log")? {
+        Some(p) if truncate => Output::Truncate(p.into()),
         Some(p) => Output::File(p.into()),
+        None if truncate => return Err(fail(a.f, "option \"truncate\" empties the log: give \"log\" too")),
         None => Output::Capture,
     };
     let keep = o.bool("keep")?.unwrap_or(false);

@@ -18,7 +18,7 @@ pub mod rule;
 pub mod run;
 pub mod script;
 
-use super::error::{Error, Result};
+use super::error::{shown, Error, Result};
 use super::netns::NsId;
 use super::op::{Op, RouteSpec};
 
@@ -36,6 +36,8 @@ pub enum Action {
         ns: NsId,
         argv: Vec<String>,
         log: Option<String>,
+        /// The log is emptied first (`CMD > LOG &`), not appended to (`>>`).
+        truncate: bool,
     },
     /// `ip -all netns exec CMD`: CMD (a command line, already checked) in every
     /// namespace there is when it runs.
@@ -120,12 +122,12 @@ impl<'a> Words<'a> {
 
     /// A word lunet does not understand here.
     pub fn unknown(&self, word: &str) -> Error {
-        self.err(format!("\"{word}\" not understood"))
+        self.err(format!("{} not understood", shown(word)))
     }
 
     /// A word iproute2 knows that lunet does not do.
     pub fn unsupported(&self, word: &str) -> Error {
-        self.err(format!("\"{word}\" is not supported by lunet"))
+        self.err(format!("{} is not supported by lunet", shown(word)))
     }
 
     pub fn parsed<T>(&self, r: Result<T>) -> Result<T> {

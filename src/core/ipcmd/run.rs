@@ -137,7 +137,12 @@ pub fn for_all(net: &Net, seen: &Seen, words: &[String], background: bool) -> Re
         .map(|n| {
             let a = command(words, &NsId::Named(n.clone()))?;
             let a = match (a, background) {
-                (Action::Exec { ns, argv }, true) => Action::Spawn { ns, argv, log: None },
+                (Action::Exec { ns, argv }, true) => Action::Spawn {
+                    ns,
+                    argv,
+                    log: None,
+                    truncate: false,
+                },
                 (a, _) => a,
             };
             Ok((n, a))

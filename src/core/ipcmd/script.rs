@@ -7,7 +7,7 @@
 //! refused, by file, line and word, before anything is changed.
 
 use super::{is_object, parse_ip, Action};
-use crate::core::error::{Error, Result};
+use crate::core::error::{shown, Error, Result};
 use crate::core::firewall::{self, Parsed};
 use crate::core::names::{check_nsname, sysctl_path};
 use crate::core::netns::NsId;
@@ -93,6 +93,7 @@ fn tokenize(text: &str) -> std::result::Result<Vec<Token>, (usize, String)> {
                     i += 2;
                     continue;
                 }
+                Some('\r') => return Err(bad(line, CR)),
                 Some(n) => {
                     begin!();
                     word.push(n);
@@ -143,7 +144,7 @@ fn tokenize(text: &str) -> std::result::Result<Vec<Token>, (usize, String)> {
                         Some('$' | '`') => {
                             return Err(bad(
                                 line,
-                                format!("{:?}: shell expansion is not done by lunet", word_at(&chars, i)),
+                                format!("{}: shell expansion is not done by lunet", shown(&word_at(&chars, i))),
                             ))
                         }
                         Some(ch) => {
@@ -173,7 +174,8 @@ fn tokenize(text: &str) -> std::result::Result<Vec<Token>, (usize, String)> {
                 });
                 line += 1;
             }
-            ' ' | '\t' | '\r' => flush!(end_of(i)),
+            '\r' => return Err(bad(line, CR)),
+            ' ' | '\t' => flush!(end_of(i)),
             ';' | '|' | '&' | '>' | '<' | '(' | ')' => {
                 let next = chars.get(i + 1).map(|c| c.1);
                 let at = end_of(i);
@@ -212,6 +214,12 @@ fn tokenize(text: &str) -> std::result::Result<Vec<Token>, (usize, String)> {
                         i += 1;
                         Tok::And
                     }
+                    (';', Some(';')) => {
+                        return Err(bad(
+                            line,
+                            "\";;\" is shell syntax lunet does not run (it ends a case branch)",
+                        ))
+                    }
                     ('|', Some('|')) => {
                         return Err(bad(
                             line,
@@ -240,13 +248,29 @@ fn tokenize(text: &str) -> std::result::Result<Vec<Token>, (usize, String)> {
             '$' | '`' => {
                 return Err(bad(
                     line,
-                    format!("{:?}: shell expansion is not done by lunet", word_at(&chars, i)),
+                    format!("{}: shell expansion is not done by lunet", shown(&word_at(&chars, i))),
                 ))
             }
-            '*' | '?' if !quoted => {
-                begin!();
+            // Unquoted (a quoted one never reaches here): sh would expand a pattern.
+            '*' | '?' => {
                 let w = format!("{word}{}", word_at(&chars, i));
-                return Err(bad(line, format!("{w:?}: wildcards are not expanded by lunet")));
+                return Err(bad(line, format!("{}: wildcards are not expanded by lunet", shown(&w))));
+            }
+            '[' if word_at(&chars, i).contains(']') => {
+                let w = format!("{word}{}", word_at(&chars, i));
+                return Err(bad(
+                    line,
+                    format!("{}: wildcards are not expanded by lunet (quote it: '…')", shown(&w)),
+                ));
+            }
+            '~' if !in_word => {
+                return Err(bad(
+                    line,
+                    format!(
+                        "{}: tilde expansion is not done by lunet (quote it, or write the path out)",
+                        shown(&word_at(&chars, i))
+                    ),
+                ))
             }
             ch => {
                 begin!();
@@ -258,6 +282,10 @@ fn tokenize(text: &str) -> std::result::Result<Vec<Token>, (usize, String)> {
     flush!(text.len());
     Ok(toks)
 }
+
+/// A carriage return outside quotes (a file with CRLF line ends): sh would keep it in
+/// the word before it (`a\r`), or join it to a `\` (no continuation), so lunet refuses.
+const CR: &str = "a carriage return (CRLF line ends?): sh would keep it as part of a word; convert the file to LF line ends (dos2unix)";
 
 /// The rest of the word starting at `i`, for messages.
 fn word_at(chars: &[(usize, char)], i: usize) -> String {
@@ -287,6 +315,8 @@ fn commands(text: &str, toks: Vec<Token>) -> std::result::Result<Vec<Cmd>, (usiz
     let mut parts = vec![Simple::default()];
     let mut span: Option<(usize, usize, usize)> = None; // line, start, end
     let mut it = toks.into_iter().peekable();
+    // The line of a `&&` still waiting for its command (sh lets it follow on the next line).
+    let mut after_and: Option<usize> = None;
     let mut finish =
         |parts: &mut Vec<Simple>, span: &mut Option<(usize, usize, usize)>, background: bool, line: usize| {
             let done = std::mem::replace(parts, vec![Simple::default()]);
@@ -309,6 +339,7 @@ fn commands(text: &str, toks: Vec<Token>) -> std::result::Result<Vec<Cmd>, (usiz
             }
         };
     while let Some(t) = it.next() {
+        let newline = t.tok == Tok::Newline;
         let grow = |span: &mut Option<(usize, usize, usize)>| match span {
             Some(s) => s.2 = t.end,
             None => *span = Some((t.line, t.start, t.end)),
@@ -341,8 +372,27 @@ fn commands(text: &str, toks: Vec<Token>) -> std::result::Result<Vec<Cmd>, (usiz
                 parts.push(Simple::default());
             }
             Tok::Amp => finish(&mut parts, &mut span, true, t.line)?,
-            Tok::And | Tok::Semi | Tok::Newline => finish(&mut parts, &mut span, false, t.line)?,
+            // sh refuses `&& cmd`, `; cmd`, `cmd && ;` as syntax errors: so does lunet.
+            Tok::And | Tok::Semi if span.is_none() || after_and.is_some() => {
+                let what = if t.tok == Tok::And { "&&" } else { ";" };
+                return Err(match after_and {
+                    Some(l) => bad(l, "\"&&\" without a command after it"),
+                    None => bad(t.line, format!("\"{what}\" without a command before it")),
+                });
+            }
+            Tok::And => {
+                finish(&mut parts, &mut span, false, t.line)?;
+                after_and = Some(t.line);
+                continue;
+            }
+            Tok::Semi | Tok::Newline => finish(&mut parts, &mut span, false, t.line)?,
         }
+        if !newline {
+            after_and = None;
+        }
+    }
+    if let Some(l) = after_and {
+        return Err(bad(l, "\"&&\" without a command after it"));
     }
     finish(&mut parts, &mut span, false, 0)?;
     Ok(out)
@@ -422,11 +472,15 @@ fn classify(cmd: &Cmd, ns: &NsId) -> Result<Action> {
     }
     if cmd.background {
         let mut log = None;
-        for (fd, _, target) in &s.redirs {
+        let mut truncate = false;
+        for (fd, append, target) in &s.redirs {
             match (fd, target.as_str()) {
                 (2, "&1") => {}
                 (1 | 2, "/dev/null") => {}
-                (1, path) => log = Some(path.to_string()),
+                (1, path) => {
+                    log = Some(path.to_string());
+                    truncate = !append;
+                }
                 _ => {
                     return Err(Error::new(
                         "a background command's output goes to one file (CMD >>LOG 2>&1 &), or nowhere",
@@ -440,8 +494,14 @@ fn classify(cmd: &Cmd, ns: &NsId) -> Result<Action> {
                 ns: ns.clone(),
                 argv: words.to_vec(),
                 log,
+                truncate,
             }),
-            (true, Ok(Action::Exec { ns, argv })) => Ok(Action::Spawn { ns, argv, log }),
+            (true, Ok(Action::Exec { ns, argv })) => Ok(Action::Spawn {
+                ns,
+                argv,
+                log,
+                truncate,
+            }),
             (true, Ok(Action::ForAll { words, .. })) => Ok(Action::ForAll {
                 words,
                 background: true,
@@ -501,7 +561,7 @@ fn command_at(words: &[String], ns: &NsId, top: bool) -> Result<Action> {
         "true" | ":" if rest.is_empty() => Ok(Action::Nothing),
         // An `ip -batch` line: the words after `ip`.
         w if top && (is_object(w) || w.starts_with('-')) => parse_ip(words, ns),
-        _ if top => Err(Error::new(format!("\"{first}\" not understood ({UNDERSTOOD})"))),
+        _ if top => Err(Error::new(format!("{} not understood ({UNDERSTOOD})", shown(first)))),
         _ => Ok(Action::Exec {
             ns: ns.clone(),
             argv: words.to_vec(),
@@ -820,7 +880,8 @@ mod tests {
             Action::Spawn {
                 ns: NsId::Named("a".into()),
                 argv: vec!["sleep".into(), "100".into()],
-                log: Some("/tmp/log".into())
+                log: Some("/tmp/log".into()),
+                truncate: false
             }
         );
         assert!(matches!(&l[1].action, Action::Spawn { ns: NsId::Host, .. }));
@@ -910,6 +971,70 @@ mod tests {
             err("printf '%s' x | iptables-restore"),
             "t.sh:1: iptables-restore: without --noflush it would replace every rule: not supported by lunet"
         );
+    }
+
+    #[test]
+    fn what_sh_would_read_otherwise_is_refused() {
+        for (text, want) in [
+            (
+                "ip netns exec a ls ~root",
+                "t.sh:1: \"~root\": tilde expansion is not done by lunet",
+            ),
+            (
+                "ip netns exec a ls [ab]",
+                "t.sh:1: \"[ab]\": wildcards are not expanded by lunet",
+            ),
+            (
+                "ip netns exec a ls x[0-9]y",
+                "t.sh:1: \"x[0-9]y\": wildcards are not expanded by lunet",
+            ),
+            (
+                "ip netns exec a ls 'a'*",
+                "t.sh:1: \"a*\": wildcards are not expanded by lunet",
+            ),
+            ("ip netns add a;;", "t.sh:1: \";;\" is shell syntax lunet does not run"),
+            (
+                "ip netns add a\n&& ip netns add b",
+                "t.sh:2: \"&&\" without a command before it",
+            ),
+            ("; ip netns add b", "t.sh:1: \";\" without a command before it"),
+            ("ip netns add a &&", "t.sh:1: \"&&\" without a command after it"),
+            (
+                "ip netns add a && ; ip netns add b",
+                "t.sh:1: \"&&\" without a command after it",
+            ),
+            ("ip netns add a\r\n", "t.sh:1: a carriage return (CRLF line ends?)"),
+            (
+                "ip link add x \\\r\n type dummy\r\n",
+                "t.sh:1: a carriage return (CRLF line ends?)",
+            ),
+        ] {
+            let e = err(text);
+            assert!(e.starts_with(want), "{text:?}: {e}");
+        }
+        // What sh reads the same way stays accepted.
+        assert_eq!(
+            ops("ip netns add a &&\nip netns add b"),
+            ["ip netns add a", "ip netns add b"]
+        );
+        assert_eq!(
+            ops("ip netns add '~x' && ip netns add a~b"),
+            ["ip netns add '~x'", "ip netns add 'a~b'"]
+        );
+        assert_eq!(
+            ops("ip netns add '[ab]'; ip netns add \"c*\""),
+            ["ip netns add '[ab]'", "ip netns add 'c*'"]
+        );
+        assert_eq!(
+            ops("ip netns exec a [ -e x"),
+            [r#"Exec { ns: Named("a"), argv: ["[", "-e", "x"] }"#]
+        );
+        let spawn = |t: &str| match &ok(t)[0].action {
+            Action::Spawn { log, truncate, .. } => (log.clone().unwrap(), *truncate),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(spawn("sleep 9 > /tmp/l &"), ("/tmp/l".into(), true));
+        assert_eq!(spawn("sleep 9 >> /tmp/l 2>&1 &"), ("/tmp/l".into(), false));
     }
 
     #[test]
