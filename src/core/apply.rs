@@ -14,7 +14,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use super::error::{Error, Result};
-use super::firewall::{self, IptChange, IptCmd, TableBatch};
+use super::firewall::{self, IptChange, IptCmd};
 use super::journal::UndoStep;
 use super::names::{parse_mac, Dest};
 use super::net::Net;
@@ -427,17 +427,16 @@ impl Net {
                 undo(ops)
             }
             Op::IptRestore { ns, v6, batch } => {
+                // Looked at before the listing, in case it makes iptables-nft create the table.
+                let drop = self.ipt_table_drop(ns, *v6, &batch.table).await?;
+                // The policies it changes and the user chains it flushes, as they are now.
+                let file = self.exec_target(ns)?;
                 let mut ops = vec![Op::IptRestore {
                     ns: ns.clone(),
                     v6: *v6,
-                    batch: TableBatch {
-                        table: batch.table.clone(),
-                        text: batch.undo_text(),
-                        new_chains: batch.new_chains.clone(),
-                        rules: batch.rules.clone(),
-                    },
+                    batch: firewall::restore_undo(file.as_ref(), self.backend, *v6, batch)?,
                 }];
-                ops.extend(self.ipt_table_drop(ns, *v6, &batch.table).await?);
+                ops.extend(drop);
                 undo(ops)
             }
             Op::Shape { ns, dev, shape } => {

