@@ -119,3 +119,45 @@ fn a_restore_batch_in_a_script_that_fails_is_rolled_back_exactly() {
     assert!(!err.contains("rollback did not finish"), "{err}");
     assert_eq!(save(&sb, ""), before, "the rollback must give back exactly");
 }
+
+/// Starts `lunet ARGS` in the sandbox without waiting.
+fn spawn_lunet(sb: &Sandbox, args: &[&str]) -> std::process::Child {
+    sb.command(common::lunet_bin().to_str().unwrap())
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn twenty_concurrent_pairs_add_and_delete_a_shared_rule_once() {
+    let sb = Sandbox::new();
+    let rule = "iptables -A INPUT -s 3.3.3.3 -j DROP\niptables -t nat -A POSTROUTING -s 10.3.0.0/16 -j MASQUERADE\n";
+    let a = sb.write("pa.sh", rule);
+    let b = sb.write("pb.sh", rule);
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let before = save(&sb, "");
+    for round in 1..=20 {
+        let (ua, ub) = (spawn_lunet(&sb, &["up", a]), spawn_lunet(&sb, &["up", b]));
+        for o in [ua.wait_with_output().unwrap(), ub.wait_with_output().unwrap()] {
+            assert!(o.status.success(), "round {round}: up: {}", text(&o));
+        }
+        let during = save(&sb, "");
+        assert_eq!(
+            during.matches("-A INPUT -s 3.3.3.3/32 -j DROP").count(),
+            1,
+            "round {round}: the rule must be there once: {during}"
+        );
+        assert_eq!(
+            during.matches("MASQUERADE").count(),
+            1,
+            "round {round}: the rule must be there once: {during}"
+        );
+        let (da, db) = (spawn_lunet(&sb, &["down", "pa"]), spawn_lunet(&sb, &["down", "pb"]));
+        for o in [da.wait_with_output().unwrap(), db.wait_with_output().unwrap()] {
+            assert!(o.status.success(), "round {round}: down: {}", text(&o));
+        }
+        assert_eq!(save(&sb, ""), before, "round {round}: both downs must leave nothing");
+    }
+}

@@ -194,6 +194,8 @@ impl Net {
             self.plan_out(&op.to_string());
             return Ok(true);
         }
+        // iptables: the look and the change are one step per namespace.
+        let _lock = self.ipt_lock(op).await?;
         let inside = self.journal(|j| j.inside_made(op));
         let Some(prep) = self.prepare(op, inside).await? else {
             return Ok(false);
@@ -507,6 +509,30 @@ impl Net {
         }))
     }
 
+    /// For an iptables change or undo: waits for (and holds) the iptables lock
+    /// of its namespace ([`firewall::try_lock_ns`]), so that the look before
+    /// the change and the change are one step among lunet processes.
+    async fn ipt_lock(&self, op: &Op) -> Result<Option<firewall::NsLock>> {
+        let (Op::Ipt { ns, .. } | Op::IptRestore { ns, .. } | Op::IptDropTable { ns, .. }) = op else {
+            return Ok(None);
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let mut wait = Duration::from_millis(1);
+        loop {
+            if let Some(lock) = firewall::try_lock_ns(self.exec_target(ns)?)? {
+                return Ok(Some(lock));
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(Error::new(format!(
+                    "iptables in {}: another process held lunet's iptables lock of the namespace for 60 s",
+                    super::net::describe(ns)
+                )));
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_millis(20));
+        }
+    }
+
     /// The routes through `dev` that the kernel would drop with it, as the
     /// `ip route add`s that put them back (v6: only IPv6 ones, else IPv4).
     async fn routes_through(&self, ns: &NsId, dev: &str, v6: bool) -> Result<Vec<Op>> {
@@ -815,16 +841,19 @@ impl Net {
                 }
             }
             Op::Ipt { ns, change } => {
+                let _lock = self.ipt_lock(op).await?;
                 let file = self.exec_target(ns)?;
                 firewall::apply_undo(file.as_ref(), self.backend, change)?;
                 return Ok(None);
             }
             Op::IptRestore { ns, v6, batch } => {
+                let _lock = self.ipt_lock(op).await?;
                 let file = self.exec_target(ns)?;
                 firewall::apply_undo_batch(file.as_ref(), self.backend, *v6, batch)?;
                 return Ok(None);
             }
             Op::IptDropTable { ns, v6, table } => {
+                let _lock = self.ipt_lock(op).await?;
                 self.ipt_tables
                     .lock()
                     .unwrap()

@@ -254,6 +254,34 @@ pub fn run(ns: Option<&File>, bin: &str, args: &[String], stdin: Option<&str>) -
     })
 }
 
+/// The iptables lock of one network namespace: an exclusive `flock` on its
+/// nsfs inode (every open of a namespace, `/run/netns/NAME` or
+/// `/proc/PID/ns/net`, is that one inode), held by lunet while it looks at a
+/// table and changes it, so that two lunet processes never both find a rule
+/// missing and both add it, or both delete one. Released when dropped, or when
+/// the process ends however it ends.
+pub struct NsLock {
+    _file: File,
+}
+
+/// Tries to take the lock of the namespace `ns` (a fresh open of it; None:
+/// lunet's own) once, without waiting: None when someone holds it.
+pub fn try_lock_ns(ns: Option<File>) -> Result<Option<NsLock>> {
+    let file = match ns {
+        Some(f) => f,
+        None => File::open("/proc/self/ns/net").map_err(|e| Error::io("open lunet's own namespace", e))?,
+    };
+    // SAFETY: flock on an fd this function owns.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        return Ok(Some(NsLock { _file: file }));
+    }
+    let e = std::io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EWOULDBLOCK) => Ok(None),
+        _ => Err(Error::io("lock the namespace's iptables", e)),
+    }
+}
+
 /// iptables' own message for a failure.
 pub fn failure(bin: &str, args: &[String], out: &Output) -> Error {
     let shown: Vec<String> = args.iter().filter(|a| *a != "-w").map(|w| quote(w)).collect();
