@@ -161,3 +161,96 @@ fn twenty_concurrent_pairs_add_and_delete_a_shared_rule_once() {
         assert_eq!(save(&sb, ""), before, "round {round}: both downs must leave nothing");
     }
 }
+
+/// Whether iptables is iptables-nft here (tables are made on first use).
+fn nft_backend(sb: &Sandbox) -> bool {
+    sb.sh("iptables -V").contains("nf_tables")
+}
+
+fn nft_list(sb: &Sandbox) -> String {
+    if sb.ok("command -v nft >/dev/null") {
+        sb.sh("nft list tables")
+    } else {
+        String::new()
+    }
+}
+
+#[test]
+fn the_last_instance_out_drops_the_nft_table_lunet_made_in_either_order() {
+    for (first, second, user_rule) in [("na", "nb", false), ("nb", "na", false), ("na", "nb", true)] {
+        let sb = Sandbox::new();
+        if !nft_backend(&sb) {
+            eprintln!("iptables is legacy here: no nft tables");
+            return;
+        }
+        assert!(!save(&sb, "").contains("*nat"), "{}", save(&sb, ""));
+        let na = sb.write("na.sh", "iptables -t nat -A POSTROUTING -s 10.1.0.0/16 -j MASQUERADE\n");
+        let nb = sb.write("nb.sh", "iptables -t nat -A POSTROUTING -s 10.2.0.0/16 -j MASQUERADE\n");
+        for p in [&na, &nb] {
+            let o = sb.lunet(&["up", p.to_str().unwrap()]);
+            assert!(o.status.success(), "{}", text(&o));
+        }
+        assert_eq!(save(&sb, "").matches("MASQUERADE").count(), 2, "{}", save(&sb, ""));
+        if user_rule {
+            sb.sh("iptables -t nat -A PREROUTING -s 10.9.0.0/16 -j ACCEPT");
+        }
+        let o = sb.lunet(&["down", first]);
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(
+            save(&sb, "").contains("*nat"),
+            "{first} down: the other's rule is still in it"
+        );
+        let o = sb.lunet(&["down", second]);
+        assert!(o.status.success(), "{}", text(&o));
+        let after = save(&sb, "");
+        if user_rule {
+            assert!(
+                after.contains("-A PREROUTING -s 10.9.0.0/16 -j ACCEPT") && !after.contains("MASQUERADE"),
+                "the user's rule keeps the table: {after}"
+            );
+            assert!(nft_list(&sb).contains("table ip nat") || nft_list(&sb).is_empty());
+        } else {
+            assert!(!after.contains("*nat"), "down {first}, down {second}: {after}");
+            assert!(!nft_list(&sb).contains("table ip nat"), "{}", nft_list(&sb));
+        }
+        if !user_rule {
+            // No note of lunet's is left behind in the state dir.
+            assert_eq!(
+                sb.sh("ls -A /run/lunet | grep nft || true"),
+                "",
+                "down {first}, {second}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_note_names_one_table_never_a_namesake_made_later() {
+    use lunet::core::firewall::{drop_table, ns_inode, table_note, Backend, DropOutcome, Note};
+    let sb = Sandbox::new();
+    if !nft_backend(&sb) {
+        return;
+    }
+    let ns = std::fs::File::open(format!("/proc/{}/ns/net", sb.pid)).unwrap();
+    let ns = Some(&ns);
+    let dir = sb.dir.path();
+    let note = table_note(dir, ns_inode(ns).unwrap(), false, "nat").unwrap();
+    assert!(table_note(dir, 1, false, "../x").is_none());
+    // Kept (a rule in it): noted with the namespace's cookie and the table's handle.
+    sb.sh("iptables -t nat -A POSTROUTING -s 10.1.0.0/16 -j MASQUERADE");
+    let out = drop_table(ns, Backend::Default, false, "nat", Note::IfKept(&note)).unwrap();
+    assert_eq!(out, DropOutcome::NotEmpty);
+    assert!(note.exists());
+    // The table is deleted and made again by someone else: the note is not about it.
+    sb.sh("iptables -t nat -D POSTROUTING -s 10.1.0.0/16 -j MASQUERADE && nft delete table ip nat");
+    sb.sh("iptables -t nat -A OUTPUT -j ACCEPT && iptables -t nat -D OUTPUT -j ACCEPT");
+    assert!(save(&sb, "").contains("*nat"));
+    let out = drop_table(ns, Backend::Default, false, "nat", Note::Only(&note)).unwrap();
+    assert_eq!(out, DropOutcome::NotNoted);
+    assert!(save(&sb, "").contains("*nat"), "the namesake stays");
+    assert!(!note.exists(), "the stale note goes");
+    // Without a note, nothing is dropped.
+    let out = drop_table(ns, Backend::Default, false, "nat", Note::Only(&note)).unwrap();
+    assert_eq!(out, DropOutcome::NotNoted);
+    assert!(save(&sb, "").contains("*nat"));
+}

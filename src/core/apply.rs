@@ -533,6 +533,36 @@ impl Net {
         }
     }
 
+    /// Where lunet notes an nft table of `ns` that its instances made
+    /// ([`firewall::table_note`]): beside the journal (None without a journal file).
+    fn ipt_note(&self, ns: &NsId, v6: bool, table: &str) -> Result<Option<std::path::PathBuf>> {
+        let Some(dir) = self.journal(|j| j.path.as_ref().and_then(|p| p.parent()).map(|d| d.to_path_buf())) else {
+            return Ok(None);
+        };
+        let ino = firewall::ns_inode(self.exec_target(ns)?.as_ref())?;
+        Ok(firewall::table_note(&dir, ino, v6, table))
+    }
+
+    /// After the undo of a rule in `table`: if lunet noted the table as made by
+    /// one of its instances and it is empty now, drops it (the last one out).
+    async fn ipt_drop_noted(&self, ns: &NsId, v6: bool, table: &str) -> Result<Option<String>> {
+        let Some(note) = self.ipt_note(ns, v6, table)?.filter(|n| n.exists()) else {
+            return Ok(None);
+        };
+        let file = self.ns_file(ns).await?;
+        let (backend, t) = (self.backend, table.to_string());
+        let out = self
+            .thread
+            .run_in(file, move || {
+                firewall::drop_table(None, backend, v6, &t, firewall::Note::Only(&note))
+            })
+            .await?;
+        Ok(match out {
+            firewall::DropOutcome::Left(why) => Some(format!("iptables table {table} left: {why}")),
+            _ => None,
+        })
+    }
+
     /// The routes through `dev` that the kernel would drop with it, as the
     /// `ip route add`s that put them back (v6: only IPv6 ones, else IPv4).
     async fn routes_through(&self, ns: &NsId, dev: &str, v6: bool) -> Result<Vec<Op>> {
@@ -844,13 +874,13 @@ impl Net {
                 let _lock = self.ipt_lock(op).await?;
                 let file = self.exec_target(ns)?;
                 firewall::apply_undo(file.as_ref(), self.backend, change)?;
-                return Ok(None);
+                return self.ipt_drop_noted(ns, change.v6, &change.table).await;
             }
             Op::IptRestore { ns, v6, batch } => {
                 let _lock = self.ipt_lock(op).await?;
                 let file = self.exec_target(ns)?;
                 firewall::apply_undo_batch(file.as_ref(), self.backend, *v6, batch)?;
-                return Ok(None);
+                return self.ipt_drop_noted(ns, *v6, &batch.table).await;
             }
             Op::IptDropTable { ns, v6, table } => {
                 let _lock = self.ipt_lock(op).await?;
@@ -858,11 +888,16 @@ impl Net {
                     .lock()
                     .unwrap()
                     .remove(&(ns.clone(), *v6, table.clone()));
+                // Kept (another instance's rules in it): noted, so that the last one out drops it.
+                let note = self.ipt_note(ns, *v6, table)?;
                 let file = self.ns_file(ns).await?;
                 let (backend, v6, t) = (self.backend, *v6, table.clone());
                 let out = self
                     .thread
-                    .run_in(file, move || firewall::drop_table_if_empty(None, backend, v6, &t))
+                    .run_in(file, move || {
+                        let note = note.as_deref().map_or(firewall::Note::Never, firewall::Note::IfKept);
+                        firewall::drop_table(None, backend, v6, &t, note)
+                    })
                     .await?;
                 return match out {
                     firewall::DropOutcome::Left(why) => Ok(Some(format!("iptables table {table} left: {why}"))),

@@ -7,6 +7,7 @@ use std::fmt;
 use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use super::error::{Error, Result};
@@ -838,6 +839,8 @@ pub enum DropOutcome {
     NotNft,
     /// The table looked empty but was left; why, and how to remove it by hand.
     Left(String),
+    /// `Note::Only`: no note of lunet's names this table: nothing done.
+    NotNoted,
 }
 
 /// Whether `iptables -t T -S` output shows an empty table: only `-P CHAIN
@@ -863,9 +866,68 @@ pub fn empty_listing(listing: &str) -> Option<u32> {
 /// that the kernel refuses (ERESTART) if the ruleset changed since it was
 /// looked at (its generation); it then looks again, a few times.
 pub fn drop_table_if_empty(ns: Option<&File>, backend: Backend, v6: bool, table: &str) -> Result<DropOutcome> {
+    drop_table(ns, backend, v6, table, Note::Never)
+}
+
+/// What [`drop_table`] does with lunet's note of a table it made (see [`table_note`]).
+#[derive(Debug, Clone, Copy)]
+pub enum Note<'a> {
+    /// No note.
+    Never,
+    /// The table was made by this lunet: if it is kept (someone's rules in
+    /// it, perhaps another lunet instance's), note it in this file.
+    IfKept(&'a Path),
+    /// Only a table noted in this file is dropped (then the note goes).
+    Only(&'a Path),
+}
+
+/// The file where lunet notes that the nft table `table` (v6: family ip6) of
+/// the namespace with inode `ns_ino` was made by lunet and outlived the undo
+/// of the instance that made it, because someone else's rules were in it then
+/// (another instance's). It holds the namespace's cookie and the table's
+/// handle, so that it names that very table, never a namesake made later.
+/// The undo of a rule in that table, by any instance, then drops the table
+/// once it is empty: the last one out drops it. None for a table name that is
+/// not a plain word.
+pub fn table_note(dir: &Path, ns_ino: u64, v6: bool, table: &str) -> Option<PathBuf> {
+    (!table.is_empty() && table.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+        .then(|| dir.join(format!(".nft-table-{ns_ino}-{}-{table}", nft::family_name(v6))))
+}
+
+/// The inode of a namespace (None: lunet's own).
+pub fn ns_inode(ns: Option<&File>) -> Result<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = match ns {
+        Some(f) => f.metadata(),
+        None => std::fs::metadata("/proc/self/ns/net"),
+    };
+    meta.map(|m| m.ino()).map_err(|e| Error::io("look at the namespace", e))
+}
+
+fn read_note(path: &Path) -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut w = text.split_whitespace();
+    Some((w.next()?.parse().ok()?, w.next()?.parse().ok()?))
+}
+
+fn remove_note(note: Note) {
+    if let Note::IfKept(p) | Note::Only(p) = note {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+/// [`drop_table_if_empty`], with lunet's note of the table (see [`Note`]).
+pub fn drop_table(ns: Option<&File>, backend: Backend, v6: bool, table: &str, note: Note) -> Result<DropOutcome> {
     if !is_nft(backend, v6)? {
         return Ok(DropOutcome::NotNft);
     }
+    let noted = match note {
+        Note::Only(p) => match read_note(p) {
+            Some(n) => Some(n),
+            None => return Ok(DropOutcome::NotNoted),
+        },
+        _ => None,
+    };
     let fam = nft::family_name(v6);
     let mut sock = match nft::Socket::open(ns) {
         Ok(s) => s,
@@ -875,17 +937,37 @@ pub fn drop_table_if_empty(ns: Option<&File>, backend: Backend, v6: bool, table:
             )))
         }
     };
+    let cookie = sock.netns_cookie()?;
+    if noted.is_some_and(|(c, _)| c != cookie) {
+        remove_note(note); // a note of a namespace gone long ago
+        return Ok(DropOutcome::NotNoted);
+    }
     for _ in 0..5 {
         let genid = sock.genid()?;
         let Some(content) = sock.table_content(nft::family(v6), table)? else {
+            remove_note(note);
             return Ok(DropOutcome::AlreadyGone);
         };
+        if noted.is_some_and(|(_, h)| content.handle != Some(h)) {
+            remove_note(note); // the noted table is gone; this one is someone else's
+            return Ok(DropOutcome::NotNoted);
+        }
         if !content.is_empty() {
+            if let (Note::IfKept(p), Some(h)) = (note, content.handle) {
+                std::fs::write(p, format!("{cookie} {h}\n"))
+                    .map_err(|e| Error::io(format!("write {}", p.display()), e))?;
+            }
             return Ok(DropOutcome::NotEmpty);
         }
         match sock.delete_table(nft::family(v6), table, genid) {
-            Ok(()) => return Ok(DropOutcome::Dropped),
-            Err(e) if e.errno() == Some(libc::ENOENT) => return Ok(DropOutcome::AlreadyGone),
+            Ok(()) => {
+                remove_note(note);
+                return Ok(DropOutcome::Dropped);
+            }
+            Err(e) if e.errno() == Some(libc::ENOENT) => {
+                remove_note(note);
+                return Ok(DropOutcome::AlreadyGone);
+            }
             Err(e) if e.errno() == Some(libc::ERESTART) => continue,
             Err(e) => return Err(e),
         }
