@@ -254,3 +254,74 @@ fn a_note_names_one_table_never_a_namesake_made_later() {
     assert_eq!(out, DropOutcome::NotNoted);
     assert!(save(&sb, "").contains("*nat"));
 }
+
+/// `lunet ARGS` in the sandbox under `ulimit -n 64` (soft and hard).
+fn lunet_ulimit_64(sb: &Sandbox, args: &str) -> Output {
+    sb.command("sh")
+        .args([
+            "-c",
+            &format!("ulimit -n 64 && exec {} {args}", common::lunet_bin().display()),
+        ])
+        .output()
+        .unwrap()
+}
+
+/// Two rules, then 40 namespaces (each with lo up); `fail`: then a line that fails.
+fn many_namespaces(fail: bool) -> String {
+    let mut s = String::from(
+        "iptables -A INPUT -s 1.1.1.1 -j DROP\niptables -t nat -A POSTROUTING -s 10.0.0.0/8 -j MASQUERADE\n",
+    );
+    for i in 1..=40 {
+        s += &format!("ip netns add n{i}\nip -n n{i} link set lo up\n");
+    }
+    if fail {
+        s += "ip link set nosuchdev up\n";
+    }
+    s
+}
+
+#[test]
+fn with_ulimit_n_64_forty_namespaces_come_up_and_a_rollback_leaves_nothing() {
+    let sb = Sandbox::new();
+    let before = save(&sb, "");
+    let path = sb.write("manyfail.sh", &many_namespaces(true));
+    let o = lunet_ulimit_64(&sb, &format!("up {}", path.display()));
+    let out = text(&o);
+    assert!(!o.status.success(), "{out}");
+    assert!(out.contains("nosuchdev") && !out.contains("did not finish"), "{out}");
+    assert_eq!(save(&sb, ""), before, "the rollback left rules: {out}");
+    assert_eq!(sb.sh("ip netns list"), "", "{out}");
+    let path = sb.write("many.sh", &many_namespaces(false));
+    let o = lunet_ulimit_64(&sb, &format!("up {}", path.display()));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(sb.sh("ip netns list").lines().count(), 40);
+    let o = lunet_ulimit_64(&sb, "down many");
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(save(&sb, ""), before);
+    assert_eq!(sb.sh("ip netns list"), "");
+}
+
+#[test]
+fn a_rollback_after_the_script_used_up_every_descriptor_still_runs_iptables() {
+    let sb = Sandbox::new();
+    let before = save(&sb, "");
+    let path = sb.write(
+        "fdx.lua",
+        r#"
+        net.host:iptables("-A INPUT -s 4.4.4.4 -j DROP")
+        net.host:iptables("-t nat -A POSTROUTING -s 10.4.0.0/16 -j MASQUERADE")
+        keep = {}
+        while true do
+          local f = io.open("/dev/null")
+          if not f then break end
+          keep[#keep + 1] = f
+        end
+        error("out of descriptors after " .. #keep)
+        "#,
+    );
+    let o = lunet_ulimit_64(&sb, &format!("run {}", path.display()));
+    let out = text(&o);
+    assert!(out.contains("out of descriptors after"), "{out}");
+    assert!(!out.contains("did not finish"), "{out}");
+    assert_eq!(save(&sb, ""), before, "the rollback left rules: {out}");
+}

@@ -1001,6 +1001,14 @@ impl Net {
         // the namespace thread, e.g. pinning a new namespace: jobs run in order, so
         // once this one has run, that one has finished, and undo sees its result.
         let _ = self.thread.run(|_| Ok(())).await;
+        // What the walk needs first: descriptors, even when the changes used them all up.
+        self.release_reserve();
+        let report = self.undo_walk_steps(mark).await;
+        self.refill_reserve();
+        report
+    }
+
+    async fn undo_walk_steps(&self, mark: u64) -> UndoReport {
         let steps = self.journal(|j| j.undo_steps_since(mark, true));
         let mut report = UndoReport::default();
         // What later steps deleted on purpose (a scenario's own teardown):
