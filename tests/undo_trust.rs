@@ -426,7 +426,10 @@ fn running_out_of_fds_leaks_no_namespace() {
             ],
         );
         let err = String::from_utf8_lossy(&out.stderr).to_string();
-        assert!(!out.status.success(), "100 namespaces and 100 files in 65 fds succeeded?");
+        assert!(
+            !out.status.success(),
+            "100 namespaces and 100 files in 65 fds succeeded?"
+        );
         assert!(!err.contains("panicked"), "{err}");
         assert_eq!(sb.sh("ls /run/netns"), "", "a namespace was left: {err}");
         assert!(
