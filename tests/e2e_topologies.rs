@@ -205,13 +205,29 @@ fn more_namespaces_than_the_soft_fd_limit() {
     assert!(o.status.success(), "{}", common::text(&o));
     assert_eq!(sb.sh("ls /run/netns | wc -l").trim(), "150");
     sb.sh("for n in $(ls /run/netns); do ip netns del $n; done");
-    // Out of fds for good (hard limit): a clear error, and the rollback still leaves nothing.
+    // A hard limit too: lunet keeps only as many namespace handles open as it leaves room for.
     let o = sb.run(
         "sh",
         &[
             "-c",
             &format!(
                 "ulimit -n 256; {} -e \"for i = 1, 150 do net.ns.add('n' .. i) end\"",
+                lunet.display()
+            ),
+        ],
+    );
+    assert!(o.status.success(), "{}", common::text(&o));
+    assert_eq!(sb.sh("ls /run/netns | wc -l").trim(), "150");
+    sb.sh("for n in $(ls /run/netns); do ip netns del $n; done");
+    // Out of fds for good (the script keeps a file open per namespace): a clear
+    // error, and the rollback still leaves nothing.
+    let o = sb.run(
+        "sh",
+        &[
+            "-c",
+            &format!(
+                "ulimit -n 256; {} -e \"keep = {{}} for i = 1, 150 do net.ns.add('n' .. i) \
+                 keep[#keep + 1] = io.open('/dev/null') end\"",
                 lunet.display()
             ),
         ],

@@ -445,8 +445,7 @@ fn a_restore_undo_batch_with_rules_already_gone_falls_back_to_single_changes() {
     let undo = firewall::TableBatch {
         table: tb.table.clone(),
         text: tb.undo_text(),
-        new_chains: vec![],
-        rules: vec![],
+        ..Default::default()
     };
     sb.write("undo", &undo.text);
     let kept = fw_state(&sb);

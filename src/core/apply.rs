@@ -14,7 +14,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use super::error::{Error, Result};
-use super::firewall::{self, IptChange, IptCmd, TableBatch};
+use super::firewall::{self, IptChange, IptCmd};
 use super::journal::UndoStep;
 use super::names::{parse_mac, Dest};
 use super::net::Net;
@@ -194,6 +194,8 @@ impl Net {
             self.plan_out(&op.to_string());
             return Ok(true);
         }
+        // iptables: the look and the change are one step per namespace.
+        let _lock = self.ipt_lock(op).await?;
         let inside = self.journal(|j| j.inside_made(op));
         let Some(prep) = self.prepare(op, inside).await? else {
             return Ok(false);
@@ -420,17 +422,16 @@ impl Net {
                 undo(ops)
             }
             Op::IptRestore { ns, v6, batch } => {
+                // Looked at before the listing, in case it makes iptables-nft create the table.
+                let drop = self.ipt_table_drop(ns, *v6, &batch.table).await?;
+                // The policies it changes and the user chains it flushes, as they are now.
+                let file = self.exec_target(ns)?;
                 let mut ops = vec![Op::IptRestore {
                     ns: ns.clone(),
                     v6: *v6,
-                    batch: TableBatch {
-                        table: batch.table.clone(),
-                        text: batch.undo_text(),
-                        new_chains: batch.new_chains.clone(),
-                        rules: batch.rules.clone(),
-                    },
+                    batch: firewall::restore_undo(file.as_ref(), self.backend, *v6, batch)?,
                 }];
-                ops.extend(self.ipt_table_drop(ns, *v6, &batch.table).await?);
+                ops.extend(drop);
                 undo(ops)
             }
             Op::Shape { ns, dev, shape } => {
@@ -499,6 +500,60 @@ impl Net {
             v6,
             table: table.to_string(),
         }))
+    }
+
+    /// For an iptables change or undo: waits for (and holds) the iptables lock
+    /// of its namespace ([`firewall::try_lock_ns`]), so that the look before
+    /// the change and the change are one step among lunet processes.
+    async fn ipt_lock(&self, op: &Op) -> Result<Option<firewall::NsLock>> {
+        let (Op::Ipt { ns, .. } | Op::IptRestore { ns, .. } | Op::IptDropTable { ns, .. }) = op else {
+            return Ok(None);
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let mut wait = Duration::from_millis(1);
+        loop {
+            if let Some(lock) = firewall::try_lock_ns(self.exec_target(ns)?)? {
+                return Ok(Some(lock));
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(Error::new(format!(
+                    "iptables in {}: another process held lunet's iptables lock of the namespace for 60 s",
+                    super::net::describe(ns)
+                )));
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_millis(20));
+        }
+    }
+
+    /// Where lunet notes an nft table of `ns` that its instances made
+    /// ([`firewall::table_note`]): beside the journal (None without a journal file).
+    fn ipt_note(&self, ns: &NsId, v6: bool, table: &str) -> Result<Option<std::path::PathBuf>> {
+        let Some(dir) = self.journal(|j| j.path.as_ref().and_then(|p| p.parent()).map(|d| d.to_path_buf())) else {
+            return Ok(None);
+        };
+        let ino = firewall::ns_inode(self.exec_target(ns)?.as_ref())?;
+        Ok(firewall::table_note(&dir, ino, v6, table))
+    }
+
+    /// After the undo of a rule in `table`: if lunet noted the table as made by
+    /// one of its instances and it is empty now, drops it (the last one out).
+    async fn ipt_drop_noted(&self, ns: &NsId, v6: bool, table: &str) -> Result<Option<String>> {
+        let Some(note) = self.ipt_note(ns, v6, table)?.filter(|n| n.exists()) else {
+            return Ok(None);
+        };
+        let file = self.ns_file(ns).await?;
+        let (backend, t) = (self.backend, table.to_string());
+        let out = self
+            .thread
+            .run_in(file, move || {
+                firewall::drop_table(None, backend, v6, &t, firewall::Note::Only(&note))
+            })
+            .await?;
+        Ok(match out {
+            firewall::DropOutcome::Left(why) => Some(format!("iptables table {table} left: {why}")),
+            _ => None,
+        })
     }
 
     /// The routes through `dev` that the kernel would drop with it, as the
@@ -809,25 +864,33 @@ impl Net {
                 }
             }
             Op::Ipt { ns, change } => {
+                let _lock = self.ipt_lock(op).await?;
                 let file = self.exec_target(ns)?;
                 firewall::apply_undo(file.as_ref(), self.backend, change)?;
-                return Ok(None);
+                return self.ipt_drop_noted(ns, change.v6, &change.table).await;
             }
             Op::IptRestore { ns, v6, batch } => {
+                let _lock = self.ipt_lock(op).await?;
                 let file = self.exec_target(ns)?;
                 firewall::apply_undo_batch(file.as_ref(), self.backend, *v6, batch)?;
-                return Ok(None);
+                return self.ipt_drop_noted(ns, *v6, &batch.table).await;
             }
             Op::IptDropTable { ns, v6, table } => {
+                let _lock = self.ipt_lock(op).await?;
                 self.ipt_tables
                     .lock()
                     .unwrap()
                     .remove(&(ns.clone(), *v6, table.clone()));
+                // Kept (another instance's rules in it): noted, so that the last one out drops it.
+                let note = self.ipt_note(ns, *v6, table)?;
                 let file = self.ns_file(ns).await?;
                 let (backend, v6, t) = (self.backend, *v6, table.clone());
                 let out = self
                     .thread
-                    .run_in(file, move || firewall::drop_table_if_empty(None, backend, v6, &t))
+                    .run_in(file, move || {
+                        let note = note.as_deref().map_or(firewall::Note::Never, firewall::Note::IfKept);
+                        firewall::drop_table(None, backend, v6, &t, note)
+                    })
                     .await?;
                 return match out {
                     firewall::DropOutcome::Left(why) => Ok(Some(format!("iptables table {table} left: {why}"))),
@@ -931,6 +994,14 @@ impl Net {
         // the namespace thread, e.g. pinning a new namespace: jobs run in order, so
         // once this one has run, that one has finished, and undo sees its result.
         let _ = self.thread.run(|_| Ok(())).await;
+        // What the walk needs first: descriptors, even when the changes used them all up.
+        self.release_reserve();
+        let report = self.undo_walk_steps(mark).await;
+        self.refill_reserve();
+        report
+    }
+
+    async fn undo_walk_steps(&self, mark: u64) -> UndoReport {
         let steps = self.journal(|j| j.undo_steps_since(mark, true));
         let mut report = UndoReport::default();
         // What later steps deleted on purpose (a scenario's own teardown):

@@ -7,6 +7,7 @@ use std::fmt;
 use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use super::error::{Error, Result};
@@ -254,6 +255,34 @@ pub fn run(ns: Option<&File>, bin: &str, args: &[String], stdin: Option<&str>) -
     })
 }
 
+/// The iptables lock of one network namespace: an exclusive `flock` on its
+/// nsfs inode (every open of a namespace, `/run/netns/NAME` or
+/// `/proc/PID/ns/net`, is that one inode), held by lunet while it looks at a
+/// table and changes it, so that two lunet processes never both find a rule
+/// missing and both add it, or both delete one. Released when dropped, or when
+/// the process ends however it ends.
+pub struct NsLock {
+    _file: File,
+}
+
+/// Tries to take the lock of the namespace `ns` (a fresh open of it; None:
+/// lunet's own) once, without waiting: None when someone holds it.
+pub fn try_lock_ns(ns: Option<File>) -> Result<Option<NsLock>> {
+    let file = match ns {
+        Some(f) => f,
+        None => File::open("/proc/self/ns/net").map_err(|e| Error::io("open lunet's own namespace", e))?,
+    };
+    // SAFETY: flock on an fd this function owns.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        return Ok(Some(NsLock { _file: file }));
+    }
+    let e = std::io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EWOULDBLOCK) => Ok(None),
+        _ => Err(Error::io("lock the namespace's iptables", e)),
+    }
+}
+
 /// iptables' own message for a failure.
 pub fn failure(bin: &str, args: &[String], out: &Output) -> Error {
     let shown: Vec<String> = args.iter().filter(|a| *a != "-w").map(|w| quote(w)).collect();
@@ -285,7 +314,7 @@ pub struct Batch {
     pub tables: Vec<TableBatch>,
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TableBatch {
     pub table: String,
     /// The section as given, `*table` … `COMMIT`.
@@ -294,6 +323,15 @@ pub struct TableBatch {
     pub new_chains: Vec<String>,
     /// `-A`/`-I` lines (without the flag), deleted on undo.
     pub rules: Vec<(String, Vec<String>)>,
+    /// Chains it declares with a policy (`:INPUT DROP [0:0]`). In an undo
+    /// batch: the built-in chains' policies before, put back on undo.
+    #[serde(default)]
+    pub policies: Vec<(String, String)>,
+    /// Only in an undo batch: user chains that existed before the batch, which
+    /// `--noflush` flushed when the batch declared them, with their rules
+    /// then (`iptables -S` words after `-A CHAIN`), put back in place on undo.
+    #[serde(default)]
+    pub kept: Vec<(String, Vec<Vec<String>>)>,
 }
 
 const BUILTIN: &[&str] = &["INPUT", "OUTPUT", "FORWARD", "PREROUTING", "POSTROUTING"];
@@ -316,6 +354,8 @@ pub fn parse_batch(text: &str) -> Result<Batch> {
                 text: String::new(),
                 new_chains: vec![],
                 rules: vec![],
+                policies: vec![],
+                kept: vec![],
             });
         }
         let Some(tb) = cur.as_mut() else {
@@ -328,7 +368,16 @@ pub fn parse_batch(text: &str) -> Result<Batch> {
             continue;
         }
         if let Some(decl) = l.strip_prefix(':') {
-            let name = decl.split_whitespace().next().unwrap_or("");
+            let mut w = decl.split_whitespace();
+            let name = w.next().unwrap_or("");
+            if name.is_empty() {
+                return Err(bad("missing chain name"));
+            }
+            match w.next() {
+                Some("-") => {}
+                Some(policy) => tb.policies.push((name.to_string(), policy.to_string())),
+                None => return Err(bad("missing policy (`-` for a user chain)")),
+            }
             if !BUILTIN.contains(&name) {
                 tb.new_chains.push(name.to_string());
             }
@@ -357,51 +406,171 @@ pub fn parse_batch(text: &str) -> Result<Batch> {
 }
 
 impl TableBatch {
-    /// The batch that removes what this one added.
+    /// The batch that removes what this one added: the policies put back,
+    /// its rules deleted (newest first), the rules of the user chains it
+    /// flushed put back in place (`-I CHAIN 1`, `-I CHAIN 2`, …), its new
+    /// chains deleted. `self` is an undo batch ([`restore_undo`]): `policies`
+    /// and `kept` hold what was there before.
     pub fn undo_text(&self) -> String {
         let mut s = format!("*{}\n", self.table);
+        for (chain, policy) in &self.policies {
+            s += &format!(":{chain} {policy} [0:0]\n");
+        }
         for (chain, rule) in self.rules.iter().rev() {
-            let words: Vec<String> = rule.iter().map(|w| quote(w)).collect();
-            s += &format!("-D {chain} {}\n", words.join(" "));
+            s += &format!("-D {chain} {}\n", restore_words(rule));
+        }
+        for (chain, rules) in &self.kept {
+            for (i, rule) in rules.iter().enumerate() {
+                s += &format!("-I {chain} {} {}\n", i + 1, restore_words(rule));
+            }
         }
         for c in &self.new_chains {
             s += &format!("-X {c}\n");
         }
         s + "COMMIT\n"
     }
-}
 
-impl TableBatch {
     /// The single changes that undo this batch, in the order the undo batch
-    /// makes them: the rules deleted newest first, then the chains. When the
-    /// atomic undo batch fails (some of its rules already gone), these can be
-    /// undone one by one with [`apply_undo`].
+    /// makes them (see [`TableBatch::undo_text`]). When the atomic undo batch
+    /// fails (some of its rules already gone), these can be undone one by one
+    /// with [`apply_undo`].
     pub fn undo_changes(&self, v6: bool) -> Vec<IptChange> {
-        let mut v: Vec<IptChange> = self
-            .rules
-            .iter()
-            .rev()
-            .map(|(chain, rule)| IptChange {
-                v6,
-                table: self.table.clone(),
-                cmd: IptCmd::Delete,
-                chain: chain.clone(),
-                rule: rule.clone(),
-            })
-            .collect();
-        v.extend(self.new_chains.iter().map(|c| IptChange {
+        let one = |cmd: IptCmd, chain: &str, rule: &[String]| IptChange {
             v6,
             table: self.table.clone(),
-            cmd: IptCmd::DeleteChain,
-            chain: c.clone(),
-            rule: vec![],
-        }));
+            cmd,
+            chain: chain.to_string(),
+            rule: rule.to_vec(),
+        };
+        let mut v: Vec<IptChange> = self
+            .policies
+            .iter()
+            .map(|(c, p)| one(IptCmd::Policy(p.clone()), c, &[]))
+            .collect();
+        v.extend(self.rules.iter().rev().map(|(c, r)| one(IptCmd::Delete, c, r)));
+        for (c, rules) in &self.kept {
+            v.extend(
+                rules
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| one(IptCmd::Insert(Some(i as u32 + 1)), c, r)),
+            );
+        }
+        v.extend(self.new_chains.iter().map(|c| one(IptCmd::DeleteChain, c, &[])));
         v
     }
 }
 
+/// Words as `iptables-restore` reads them: plain, or in double quotes with
+/// `\` before `"` and `\` (it knows no single quotes).
+pub fn restore_words(words: &[String]) -> String {
+    let q: Vec<String> = words
+        .iter()
+        .map(|w| {
+            if !w.is_empty()
+                && w.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+%!".contains(c))
+            {
+                w.clone()
+            } else {
+                format!("\"{}\"", w.replace('\\', "\\\\").replace('"', "\\\""))
+            }
+        })
+        .collect();
+    q.join(" ")
+}
+
+/// A table's `iptables -S` listing, as what undoing a restore batch needs.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// Built-in chains and their policies.
+    pub policies: Vec<(String, String)>,
+    /// User chains.
+    pub chains: Vec<String>,
+    /// Rules in order: chain, words after `-A CHAIN`.
+    pub rules: Vec<(String, Vec<String>)>,
+}
+
+/// Parses `iptables -t T -S` output; any line that is not `-P`, `-N` or `-A`
+/// (a warning of iptables-nft about rules it cannot show) is an error: what it
+/// shows could not be put back.
+pub fn parse_listing(text: &str) -> Result<Listing> {
+    let mut l = Listing::default();
+    for line in text.lines() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let w = super::words::split(line).map_err(|e| Error::new(format!("cannot read `{line}`: {e}")))?;
+        match w.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+            ["-P", c, p] => l.policies.push((c.to_string(), p.to_string())),
+            ["-N", c] => l.chains.push(c.to_string()),
+            ["-A", c, ..] => l.rules.push((c.to_string(), w[2..].to_vec())),
+            _ => return Err(Error::new(format!("cannot read `{line}`"))),
+        }
+    }
+    Ok(l)
+}
+
+/// The undo batch of restore batch `batch`, worked out by looking at the table
+/// before the batch runs (`listing`): policies it changes (their values now),
+/// user chains it declares that exist already (`--noflush` flushes them: their
+/// rules now, to put back), and the chains it really creates.
+pub fn undo_batch(batch: &TableBatch, listing: &Listing) -> TableBatch {
+    let mut undo = TableBatch {
+        table: batch.table.clone(),
+        text: String::new(),
+        new_chains: vec![],
+        rules: batch.rules.clone(),
+        policies: vec![],
+        kept: vec![],
+    };
+    for (c, p) in &batch.policies {
+        if let Some((_, old)) = listing.policies.iter().find(|(b, _)| b == c) {
+            if old != p && !undo.policies.iter().any(|(u, _)| u == c) {
+                undo.policies.push((c.clone(), old.clone()));
+            }
+        }
+    }
+    for c in &batch.new_chains {
+        if undo.new_chains.contains(c) || undo.kept.iter().any(|(k, _)| k == c) {
+            continue;
+        }
+        if listing.chains.contains(c) {
+            let rules = listing
+                .rules
+                .iter()
+                .filter(|(rc, _)| rc == c)
+                .map(|(_, r)| r.clone())
+                .collect();
+            undo.kept.push((c.clone(), rules));
+        } else if !listing.policies.iter().any(|(b, _)| b == c) {
+            undo.new_chains.push(c.clone());
+        }
+    }
+    undo.text = undo.undo_text();
+    undo
+}
+
+/// [`undo_batch`] for a batch about to run in `ns`: lists its table first.
+pub fn restore_undo(ns: Option<&File>, backend: Backend, v6: bool, batch: &TableBatch) -> Result<TableBatch> {
+    let bin = backend.binary(v6, "");
+    let args = vec!["-w".to_string(), "-t".into(), batch.table.clone(), "-S".into()];
+    let out = run(ns, &bin, &args, None)?;
+    if out.code != 0 {
+        return Err(failure(&bin, &args, &out));
+    }
+    let listing = parse_listing(&out.stdout).map_err(|e| {
+        Error::new(format!(
+            "iptables_restore: table {}: {e}: lunet could not put it back after the batch",
+            batch.table
+        ))
+    })?;
+    Ok(undo_batch(batch, &listing))
+}
+
 /// The single changes of an undo batch's text (what [`TableBatch::undo_text`]
-/// writes: `*table`, `-D CHAIN RULE…`, `-X CHAIN`, `COMMIT`), for undo batches
+/// writes: `*table`, `:CHAIN POLICY`, `-D CHAIN RULE…`, `-I CHAIN N RULE…`,
+/// `-X CHAIN`, `COMMIT`), for undo batches
 /// already in a journal, which keep only their text.
 pub fn undo_text_changes(v6: bool, text: &str) -> Result<Vec<IptChange>> {
     let mut table: Option<String> = None;
@@ -415,21 +584,41 @@ pub fn undo_text_changes(v6: bool, text: &str) -> Result<Vec<IptChange>> {
             table = Some(t.to_string());
             continue;
         }
+        let bad = || Error::new(format!("not an undo batch line: {l:?}"));
+        if let Some(decl) = l.strip_prefix(':') {
+            let w: Vec<&str> = decl.split_whitespace().collect();
+            let (Some(table), [chain, policy, ..]) = (&table, w.as_slice()) else {
+                return Err(bad());
+            };
+            out.push(IptChange {
+                v6,
+                table: table.clone(),
+                cmd: IptCmd::Policy(policy.to_string()),
+                chain: chain.to_string(),
+                rule: vec![],
+            });
+            continue;
+        }
         let words = super::words::split(l)?;
         let (cmd, rest) = match words.first().map(String::as_str) {
             Some("-D") => (IptCmd::Delete, &words[1..]),
             Some("-X") => (IptCmd::DeleteChain, &words[1..]),
-            _ => return Err(Error::new(format!("not an undo batch line: {l:?}"))),
+            Some("-I") => match words.get(2).and_then(|n| n.parse::<u32>().ok()) {
+                Some(n) if words.len() > 3 => (IptCmd::Insert(Some(n)), &words[1..]),
+                _ => return Err(bad()),
+            },
+            _ => return Err(bad()),
         };
         let (Some(table), Some(chain)) = (&table, rest.first()) else {
-            return Err(Error::new(format!("not an undo batch line: {l:?}")));
+            return Err(bad());
         };
+        let skip = if matches!(cmd, IptCmd::Insert(_)) { 2 } else { 1 };
         out.push(IptChange {
             v6,
             table: table.clone(),
             cmd,
             chain: chain.clone(),
-            rule: rest[1..].to_vec(),
+            rule: rest[skip..].to_vec(),
         });
     }
     Ok(out)
@@ -650,6 +839,8 @@ pub enum DropOutcome {
     NotNft,
     /// The table looked empty but was left; why, and how to remove it by hand.
     Left(String),
+    /// `Note::Only`: no note of lunet's names this table: nothing done.
+    NotNoted,
 }
 
 /// Whether `iptables -t T -S` output shows an empty table: only `-P CHAIN
@@ -675,9 +866,68 @@ pub fn empty_listing(listing: &str) -> Option<u32> {
 /// that the kernel refuses (ERESTART) if the ruleset changed since it was
 /// looked at (its generation); it then looks again, a few times.
 pub fn drop_table_if_empty(ns: Option<&File>, backend: Backend, v6: bool, table: &str) -> Result<DropOutcome> {
+    drop_table(ns, backend, v6, table, Note::Never)
+}
+
+/// What [`drop_table`] does with lunet's note of a table it made (see [`table_note`]).
+#[derive(Debug, Clone, Copy)]
+pub enum Note<'a> {
+    /// No note.
+    Never,
+    /// The table was made by this lunet: if it is kept (someone's rules in
+    /// it, perhaps another lunet instance's), note it in this file.
+    IfKept(&'a Path),
+    /// Only a table noted in this file is dropped (then the note goes).
+    Only(&'a Path),
+}
+
+/// The file where lunet notes that the nft table `table` (v6: family ip6) of
+/// the namespace with inode `ns_ino` was made by lunet and outlived the undo
+/// of the instance that made it, because someone else's rules were in it then
+/// (another instance's). It holds the namespace's cookie and the table's
+/// handle, so that it names that very table, never a namesake made later.
+/// The undo of a rule in that table, by any instance, then drops the table
+/// once it is empty: the last one out drops it. None for a table name that is
+/// not a plain word.
+pub fn table_note(dir: &Path, ns_ino: u64, v6: bool, table: &str) -> Option<PathBuf> {
+    (!table.is_empty() && table.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+        .then(|| dir.join(format!(".nft-table-{ns_ino}-{}-{table}", nft::family_name(v6))))
+}
+
+/// The inode of a namespace (None: lunet's own).
+pub fn ns_inode(ns: Option<&File>) -> Result<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = match ns {
+        Some(f) => f.metadata(),
+        None => std::fs::metadata("/proc/self/ns/net"),
+    };
+    meta.map(|m| m.ino()).map_err(|e| Error::io("look at the namespace", e))
+}
+
+fn read_note(path: &Path) -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut w = text.split_whitespace();
+    Some((w.next()?.parse().ok()?, w.next()?.parse().ok()?))
+}
+
+fn remove_note(note: Note) {
+    if let Note::IfKept(p) | Note::Only(p) = note {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+/// [`drop_table_if_empty`], with lunet's note of the table (see [`Note`]).
+pub fn drop_table(ns: Option<&File>, backend: Backend, v6: bool, table: &str, note: Note) -> Result<DropOutcome> {
     if !is_nft(backend, v6)? {
         return Ok(DropOutcome::NotNft);
     }
+    let noted = match note {
+        Note::Only(p) => match read_note(p) {
+            Some(n) => Some(n),
+            None => return Ok(DropOutcome::NotNoted),
+        },
+        _ => None,
+    };
     let fam = nft::family_name(v6);
     let mut sock = match nft::Socket::open(ns) {
         Ok(s) => s,
@@ -687,17 +937,37 @@ pub fn drop_table_if_empty(ns: Option<&File>, backend: Backend, v6: bool, table:
             )))
         }
     };
+    let cookie = sock.netns_cookie()?;
+    if noted.is_some_and(|(c, _)| c != cookie) {
+        remove_note(note); // a note of a namespace gone long ago
+        return Ok(DropOutcome::NotNoted);
+    }
     for _ in 0..5 {
         let genid = sock.genid()?;
         let Some(content) = sock.table_content(nft::family(v6), table)? else {
+            remove_note(note);
             return Ok(DropOutcome::AlreadyGone);
         };
+        if noted.is_some_and(|(_, h)| content.handle != Some(h)) {
+            remove_note(note); // the noted table is gone; this one is someone else's
+            return Ok(DropOutcome::NotNoted);
+        }
         if !content.is_empty() {
+            if let (Note::IfKept(p), Some(h)) = (note, content.handle) {
+                std::fs::write(p, format!("{cookie} {h}\n"))
+                    .map_err(|e| Error::io(format!("write {}", p.display()), e))?;
+            }
             return Ok(DropOutcome::NotEmpty);
         }
         match sock.delete_table(nft::family(v6), table, genid) {
-            Ok(()) => return Ok(DropOutcome::Dropped),
-            Err(e) if e.errno() == Some(libc::ENOENT) => return Ok(DropOutcome::AlreadyGone),
+            Ok(()) => {
+                remove_note(note);
+                return Ok(DropOutcome::Dropped);
+            }
+            Err(e) if e.errno() == Some(libc::ENOENT) => {
+                remove_note(note);
+                return Ok(DropOutcome::AlreadyGone);
+            }
             Err(e) if e.errno() == Some(libc::ERESTART) => continue,
             Err(e) => return Err(e),
         }
@@ -798,6 +1068,51 @@ mod tests {
         assert_eq!(undo_text_changes(true, &tb.undo_text()).unwrap(), changes);
         assert!(undo_text_changes(false, "*filter\n-A INPUT -j DROP\nCOMMIT\n").is_err());
         assert!(undo_text_changes(false, "-D INPUT -j DROP\n").is_err());
+    }
+
+    #[test]
+    fn undo_batches_put_back_policies_and_flushed_chains() {
+        let b = parse_batch(
+            "*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:MINE - [0:0]\n:NEW - [0:0]\n-A MINE -j DROP\nCOMMIT\n",
+        )
+        .unwrap();
+        let tb = &b.tables[0];
+        assert_eq!(
+            tb.policies,
+            [
+                ("INPUT".to_string(), "DROP".to_string()),
+                ("FORWARD".into(), "DROP".into())
+            ]
+        );
+        let listing = parse_listing(
+            "-P INPUT ACCEPT\n-P FORWARD DROP\n-P OUTPUT ACCEPT\n-N MINE\n-A INPUT -j MINE\n-A MINE -s 1.1.1.1/32 -m comment --comment \"a \\\"b\\\"\" -j ACCEPT\n",
+        )
+        .unwrap();
+        assert_eq!(
+            listing.rules[1].1,
+            s(&[
+                "-s",
+                "1.1.1.1/32",
+                "-m",
+                "comment",
+                "--comment",
+                "a \"b\"",
+                "-j",
+                "ACCEPT"
+            ])
+        );
+        let undo = undo_batch(tb, &listing);
+        // FORWARD was DROP already: nothing to put back; MINE existed: kept, not deleted.
+        assert_eq!(undo.policies, [("INPUT".to_string(), "ACCEPT".to_string())]);
+        assert_eq!(undo.new_chains, ["NEW"]);
+        assert_eq!(undo.kept, [("MINE".to_string(), vec![listing.rules[1].1.clone()])]);
+        assert_eq!(
+            undo.text,
+            "*filter\n:INPUT ACCEPT [0:0]\n-D MINE -j DROP\n-I MINE 1 -s 1.1.1.1/32 -m comment --comment \"a \\\"b\\\"\" -j ACCEPT\n-X NEW\nCOMMIT\n"
+        );
+        assert_eq!(undo_text_changes(false, &undo.text).unwrap(), undo.undo_changes(false));
+        assert!(parse_listing("# Warning: iptables-legacy tables present\n").is_err());
+        assert!(parse_batch("*filter\n:INPUT\nCOMMIT\n").is_err());
     }
 
     #[test]

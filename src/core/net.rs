@@ -139,11 +139,36 @@ impl Default for Config {
 /// keeps only the most recent ones (a handle closed is opened again on use).
 const MAX_OPEN: usize = 256;
 
+/// File descriptors lunet keeps free for the rest (the journal, iptables and
+/// the programs it runs, an undo's own needs) when it caps the open namespace
+/// handles, each of which holds three (the namespace, its netlink socket twice).
+const FDS_FREE: usize = 32;
+
+/// How many namespace handles stay open: `MAX_OPEN`, fewer when the limit on
+/// open files (`ulimit -n`) would not leave `FDS_FREE` besides them.
+fn handle_cap() -> usize {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit into a local struct.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return MAX_OPEN;
+    }
+    let soft = usize::try_from(lim.rlim_cur).unwrap_or(usize::MAX);
+    (soft.saturating_sub(FDS_FREE) / 3).clamp(2, MAX_OPEN)
+}
+
+/// How many descriptors an undo gets back first ([`Net::release_reserve`]).
+const FDS_RESERVED: usize = 8;
+
 /// The open namespace handles, oldest first out once there are `MAX_OPEN`.
 #[derive(Default)]
 struct OpenHandles {
     map: HashMap<NsId, Arc<Namespace>>,
     order: std::collections::VecDeque<NsId>,
+    /// At most this many stay open ([`handle_cap`]).
+    cap: usize,
 }
 
 impl OpenHandles {
@@ -152,7 +177,7 @@ impl OpenHandles {
         if self.map.insert(id.clone(), ns).is_none() {
             self.order.push_back(id);
         }
-        while self.map.len() > MAX_OPEN {
+        while self.map.len() > self.cap.max(1) {
             let Some(old) = self.order.pop_front() else { break };
             // lunet's own namespace is used all the time: it stays.
             if old == NsId::Host {
@@ -162,7 +187,7 @@ impl OpenHandles {
             self.map.remove(&old);
         }
         // Names forgotten by `forget` may linger in `order`: drop them now and then.
-        if self.order.len() > 2 * MAX_OPEN {
+        if self.order.len() > 2 * self.cap.max(1) {
             let map = &self.map;
             self.order.retain(|id| map.contains_key(id));
         }
@@ -195,8 +220,17 @@ pub struct Net {
     /// A namespace made ahead on the namespace thread (unnamed: it vanishes
     /// with lunet if never used), taken by the next `ip netns add`.
     spare: Mutex<Option<SpareNs>>,
+    /// Descriptors held in reserve (of /dev/null), given back when an undo
+    /// starts: a rollback after running out of file descriptors can still run
+    /// iptables and open what it needs.
+    reserve: Mutex<Vec<File>>,
     /// `ns_add` calls so far: a spare is made from the second one on.
     adds: std::sync::atomic::AtomicU64,
+}
+
+/// `FDS_RESERVED` descriptors of /dev/null (fewer if they cannot be had).
+fn reserve_fds() -> Vec<File> {
+    (0..FDS_RESERVED).map_while(|_| File::open("/dev/null").ok()).collect()
 }
 
 type SpareNs = (bool, tokio::sync::oneshot::Receiver<Result<(File, Socket)>>);
@@ -219,7 +253,11 @@ impl Net {
     pub fn new(cfg: Config) -> Result<Net> {
         Ok(Net {
             thread: NsThread::start()?,
-            open: Mutex::new(OpenHandles::default()),
+            open: Mutex::new(OpenHandles {
+                cap: handle_cap(),
+                ..Default::default()
+            }),
+            reserve: Mutex::new(reserve_fds()),
             verbose: cfg.verbose,
             journal: Mutex::new(Journal::in_memory()),
             backend: cfg.backend,
@@ -236,6 +274,19 @@ impl Net {
             spare: Mutex::new(None),
             adds: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// Gives the reserved descriptors back (an undo is about to start).
+    pub(super) fn release_reserve(&self) {
+        self.reserve.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// Takes the reserve again (an undo has ended).
+    pub(super) fn refill_reserve(&self) {
+        let mut r = self.reserve.lock().unwrap_or_else(|e| e.into_inner());
+        if r.is_empty() {
+            *r = reserve_fds();
+        }
     }
 
     /// In plan mode: one line of the plan.

@@ -25,6 +25,9 @@ const NFT_MSG_NEWGEN: u16 = 15;
 const NFT_MSG_GETGEN: u16 = 16;
 const NFTA_TABLE_NAME: u16 = 1;
 const NFTA_TABLE_USE: u16 = 3;
+const NFTA_TABLE_HANDLE: u16 = 4;
+/// `SO_NETNS_COOKIE` (Linux 5.14): a network namespace's number, never reused while the machine runs.
+const SO_NETNS_COOKIE: i32 = 71;
 const NFTA_GEN_ID: u16 = 1;
 const NFTA_CHAIN_TABLE: u16 = 1;
 const NFTA_CHAIN_NAME: u16 = 3;
@@ -62,6 +65,9 @@ pub fn family_name(v6: bool) -> &'static str {
 pub struct TableInfo {
     /// Chains, sets, objects and flowtables it holds (the kernel's use count).
     pub uses: u32,
+    /// The table's handle: a number the kernel gives each new table of a
+    /// namespace, never reused there (a table deleted and made again has a new one).
+    pub handle: Option<u64>,
 }
 
 /// One chain of a table, as the kernel has it.
@@ -78,6 +84,8 @@ pub struct ChainInfo {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TableContent {
     pub uses: u32,
+    /// See [`TableInfo::handle`].
+    pub handle: Option<u64>,
     pub chains: Vec<ChainInfo>,
     pub rules: usize,
 }
@@ -161,6 +169,11 @@ impl Reply {
             rest = rest.get(align(len)..).unwrap_or(&[]);
         }
         None
+    }
+
+    fn be64(&self, want: u16) -> Option<u64> {
+        let v = self.attr(want)?;
+        Some(u64::from_be_bytes(v.get(0..8)?.try_into().ok()?))
     }
 
     fn be32(&self, want: u16) -> Option<u32> {
@@ -292,6 +305,27 @@ impl Socket {
         Ok((replies, errno))
     }
 
+    /// The cookie of the socket's network namespace (`SO_NETNS_COOKIE`): unlike
+    /// its inode number, never given to another namespace while the machine runs.
+    pub fn netns_cookie(&self) -> Result<u64> {
+        let mut v: u64 = 0;
+        let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+        // SAFETY: getsockopt into a correctly sized u64.
+        let r = unsafe {
+            libc::getsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                SO_NETNS_COOKIE,
+                &mut v as *mut u64 as *mut libc::c_void,
+                &mut len,
+            )
+        };
+        if r < 0 {
+            return Err(Error::io("get the namespace's cookie", std::io::Error::last_os_error()));
+        }
+        Ok(v)
+    }
+
     /// The ruleset's generation (it changes with every committed change).
     pub fn genid(&mut self) -> Result<u32> {
         let (replies, errno) = self.ask(NFT_MSG_GETGEN, NLM_F_REQUEST | NLM_F_ACK, 0, &[])?;
@@ -325,6 +359,7 @@ impl Socket {
             .ok_or_else(|| Error::new(format!("nf_tables: table {name}: no table in the kernel's answer")))?;
         Ok(Some(TableInfo {
             uses: r.be32(NFTA_TABLE_USE).unwrap_or(u32::MAX),
+            handle: r.be64(NFTA_TABLE_HANDLE),
         }))
     }
 
@@ -367,6 +402,7 @@ impl Socket {
             .len();
         Ok(Some(TableContent {
             uses: info.uses,
+            handle: info.handle,
             chains,
             rules,
         }))
@@ -454,6 +490,7 @@ mod tests {
         };
         let mut t = TableContent {
             uses: 1,
+            handle: Some(1),
             chains: vec![base("POSTROUTING", true)],
             rules: 0,
         };
