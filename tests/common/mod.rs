@@ -320,12 +320,21 @@ impl Sandbox {
     /// /run/netns, /etc/netns, lunet's state dir, and the processes running.
     pub fn state_dump(&self) -> String {
         let mut s = self.snapshot_full();
+        // Rules and user chains (and built-in chains whose policy is DROP) of the sandbox
+        // and of every namespace in /run/netns. `iptables-save` runs directly under
+        // `ip netns exec` (dash cannot pass a shell function to a child shell); when it
+        // fails, the whole dump fails rather than showing an empty, always-equal section.
+        // Built-in chains with policy ACCEPT are left out: iptables-nft makes them on first use.
         s.push_str(&self.sh(
-            "fw() { iptables-save 2>/dev/null | grep -E '^(-|:[^ ]+ (-|DROP))'; ip6tables-save 2>/dev/null | grep -E '^(-|:[^ ]+ (-|DROP))'; true; }; \
-             echo '== iptables'; fw; \
-             for n in $(ls /run/netns); do echo \"== iptables $n\"; ip netns exec $n sh -c \"$(typeset -f fw 2>/dev/null || echo true); fw\" 2>/dev/null; done; \
+            "set -e; \
+             rules() { grep -E '^(-|:[^ ]+ (-|DROP))' || [ $? -eq 1 ]; }; \
+             fw() { where=$1; shift; for save in iptables-save ip6tables-save; do \
+                 out=$(\"$@\" $save) || { echo \"$save failed in $where\" >&2; exit 1; }; \
+                 printf '%s\\n' \"$out\" | rules; done; }; \
+             echo '== iptables'; fw sandbox env; \
+             for n in $(ls /run/netns); do echo \"== iptables $n\"; fw $n ip netns exec $n; done; \
              echo '== etc'; find /etc/netns | sort; echo '== state'; ls -a /run/lunet; \
-             echo '== procs'; ps -e -o stat=,comm= | awk '$1 !~ /^Z/ {print $2}' | grep -vxE 'ps|sh|grep|sort|awk' | sort; true",
+             echo '== procs'; ps -e -o stat=,comm= | awk '$1 !~ /^Z/ {print $2}' | grep -vxE 'ps|sh|grep|sort|awk' | sort",
         ));
         s
     }
