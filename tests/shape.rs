@@ -206,7 +206,7 @@ fn netem_without_sch_netem_is_one_clear_line_and_leaves_nothing() {
         "tc -n a qdisc add dev eth0 root tbf rate 1mbit burst 10kb latency 70ms",
     );
     if has_netem(&sb) {
-        println!("(this kernel has sch_netem: see netem_options_round_trip)");
+        common::skip("this kernel has sch_netem: see netem_options_round_trip");
         return;
     }
     for case in NETEM_CASES {
@@ -231,8 +231,7 @@ fn netem_options_round_trip_skipped_without_sch_netem() {
     let sb = Sandbox::new();
     sb.lua_ok(PAIR);
     if !has_netem(&sb) {
-        println!("SKIPPED: kernel lacks sch_netem");
-        eprintln!("SKIPPED: kernel lacks sch_netem");
+        common::skip("kernel lacks sch_netem");
         return;
     }
     for case in NETEM_CASES {

@@ -459,8 +459,14 @@ fn state_dump_sees_rules_left_in_a_surviving_namespace() {
     sb.sh("ip netns add keep");
     let before = sb.state_dump();
     for (change, undo) in [
-        ("iptables -A INPUT -s 10.6.6.6 -j DROP", "iptables -D INPUT -s 10.6.6.6 -j DROP"),
-        ("ip6tables -A INPUT -s fd00::6 -j DROP", "ip6tables -D INPUT -s fd00::6 -j DROP"),
+        (
+            "iptables -A INPUT -s 10.6.6.6 -j DROP",
+            "iptables -D INPUT -s 10.6.6.6 -j DROP",
+        ),
+        (
+            "ip6tables -A INPUT -s fd00::6 -j DROP",
+            "ip6tables -D INPUT -s fd00::6 -j DROP",
+        ),
         ("iptables -t nat -N LEFT", "iptables -t nat -X LEFT"),
         ("iptables -P FORWARD DROP", "iptables -P FORWARD ACCEPT"),
     ] {

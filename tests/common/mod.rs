@@ -44,6 +44,27 @@ pub mod tempdir {
     }
 }
 
+/// Says that the running test cannot run here and why; the test then returns.
+/// libtest counts it as passed, so the line `SKIPPED: TEST: REASON` is also
+/// appended to the file `$LUNET_SKIP_LOG` names (tests/run.sh sets it and counts
+/// those lines as skipped, not passed). Every test that can skip calls this, once.
+pub fn skip(reason: &str) {
+    // module_path!() is `BINARY::common`: the test binary, then the test's own name.
+    let binary = module_path!().split("::").next().unwrap_or("?");
+    let test = std::thread::current().name().unwrap_or("?").to_string();
+    let line = format!("SKIPPED: {binary}::{test}: {}\n", reason.replace('\n', " "));
+    eprint!("{line}");
+    if let Some(log) = std::env::var_os("LUNET_SKIP_LOG") {
+        // One write with O_APPEND: lines of tests running at once never mix.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(log)
+            .and_then(|mut f| f.write_all(line.as_bytes()))
+            .expect("LUNET_SKIP_LOG is writable");
+    }
+}
+
 pub fn lunet_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_lunet"))
 }
