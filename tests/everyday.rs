@@ -283,7 +283,15 @@ fn man_page_renders_with_every_command() {
 #[test]
 fn help_describes_every_argument_and_keeps_flags_where_they_apply() {
     let sb = Sandbox::new();
-    let help = |args: &[&str]| text(&sb.lunet(args));
+    let help = |args: &[&str]| {
+        let o = sb.lunet(args);
+        assert!(
+            o.status.success() && text(&o).contains("Usage:"),
+            "{args:?}: {}",
+            text(&o)
+        );
+        text(&o)
+    };
     let run = help(&["run", "--help"]);
     assert!(
         run.contains("<FILE>") && run.contains("The Lua script") && run.contains("[ARGS]...") && run.contains("arg[1]"),

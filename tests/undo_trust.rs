@@ -433,7 +433,9 @@ fn running_out_of_fds_leaks_no_namespace() {
 #[test]
 fn iptables_nft_tables_that_lunet_made_are_gone_after_down() {
     let sb = Sandbox::new();
-    let dump = || sb.sh("iptables-save 2>/dev/null | grep -v '^#'; ip6tables-save 2>/dev/null | grep -v '^#'; true");
+    let dump = || {
+        sb.sh("set -e; v4=$(iptables-save); v6=$(ip6tables-save); printf '%s\\n%s\\n' \"$v4\" \"$v6\" | grep -v '^#'")
+    };
     let before = dump();
     let path = sb.write(
         "fw.lua",

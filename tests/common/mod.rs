@@ -203,7 +203,7 @@ impl Sandbox {
     /// Everything an observer sees of the sandbox's network state, for before/after comparisons.
     pub fn snapshot(&self) -> String {
         self.sh(
-            "ls /run/netns; ls -R /etc/netns; ip -br link; ip -br addr; ip route show table all; ip -6 route show table all; ip rule; \
+            "set -e; ls /run/netns; ls -R /etc/netns; ip -br link; ip -br addr; ip route show table all; ip -6 route show table all; ip rule; \
              for n in $(ls /run/netns); do echo \"== $n\"; ip -n $n -br link; ip -n $n -br addr; ip -n $n route show table all; done",
         )
     }
@@ -243,8 +243,8 @@ impl Sandbox {
     pub fn snapshot_full(&self) -> String {
         let mut s = self.snapshot();
         s.push_str(&self.sh(
-            "ip -6 rule; grep -o ' /run/netns/[^ ]*' /proc/self/mountinfo || true; \
-             for n in $(ls /run/netns); do echo \"== $n\"; ip -n $n -6 route show table all; ip -n $n rule; ip -n $n -6 rule; done; true",
+            "set -e; ip -6 rule; { grep -o ' /run/netns/[^ ]*' /proc/self/mountinfo || [ $? -eq 1 ]; }; \
+             for n in $(ls /run/netns); do echo \"== $n\"; ip -n $n -6 route show table all; ip -n $n rule; ip -n $n -6 rule; done",
         ));
         s.lines()
             .filter(|l| !l.starts_with("local fe80:"))
