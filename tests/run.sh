@@ -45,6 +45,8 @@ trap 'rm -f "$log" "$LUNET_SKIP_LOG"' EXIT
 status=0
 cargo test --no-fail-fast 2>&1 | tee "$log" || status=$?
 # One closing line for the whole suite (cargo prints one per test binary).
-skipped=$(sort -u "$LUNET_SKIP_LOG" | tee /dev/stderr | wc -l)
+# (not `tee /dev/stderr`: when the output goes to a file, that reopens and truncates it)
+sort -u "$LUNET_SKIP_LOG"
+skipped=$(sort -u "$LUNET_SKIP_LOG" | wc -l)
 awk -v s="$skipped" '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed, %d skipped\n", p - s, f, s }' "$log"
 exit "$status"

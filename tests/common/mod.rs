@@ -201,10 +201,12 @@ impl Sandbox {
     }
 
     /// Everything an observer sees of the sandbox's network state, for before/after comparisons.
+    /// Any command failing fails the test (`set -e`); a file in /run/netns that is not a
+    /// mounted namespace (some tests make one) is shown as such.
     pub fn snapshot(&self) -> String {
         self.sh(
             "set -e; ls /run/netns; ls -R /etc/netns; ip -br link; ip -br addr; ip route show table all; ip -6 route show table all; ip rule; \
-             for n in $(ls /run/netns); do echo \"== $n\"; ip -n $n -br link; ip -n $n -br addr; ip -n $n route show table all; done",
+             for n in $(ls /run/netns); do grep -qF \" /run/netns/$n \" /proc/self/mountinfo || { echo \"== $n: not a mounted namespace\"; continue; }; echo \"== $n\"; ip -n $n -br link; ip -n $n -br addr; ip -n $n route show table all; done",
         )
     }
 }
@@ -239,15 +241,17 @@ impl Sandbox {
 
     /// `snapshot` plus what it leaves out: IPv6 routes and rules of every namespace, /proc/self/mountinfo pins.
     /// IPv6 link-local addresses and their local routes are left out: the kernel adds them on its own
-    /// time (when DAD ends), which would make before/after comparisons flaky.
+    /// time (when DAD ends), which would make before/after comparisons flaky. So is the
+    /// subnet-router anycast route of the link-local prefix (`anycast fe80::`), which the kernel
+    /// adds at that time on a link that forwards IPv6.
     pub fn snapshot_full(&self) -> String {
         let mut s = self.snapshot();
         s.push_str(&self.sh(
             "set -e; ip -6 rule; { grep -o ' /run/netns/[^ ]*' /proc/self/mountinfo || [ $? -eq 1 ]; }; \
-             for n in $(ls /run/netns); do echo \"== $n\"; ip -n $n -6 route show table all; ip -n $n rule; ip -n $n -6 rule; done",
+             for n in $(ls /run/netns); do grep -qF \" /run/netns/$n \" /proc/self/mountinfo || { echo \"== $n: not a mounted namespace\"; continue; }; echo \"== $n\"; ip -n $n -6 route show table all; ip -n $n rule; ip -n $n -6 rule; done",
         ));
         s.lines()
-            .filter(|l| !l.starts_with("local fe80:"))
+            .filter(|l| !l.starts_with("local fe80:") && !l.starts_with("anycast fe80:"))
             .map(|l| {
                 l.split(' ')
                     .filter(|w| !w.starts_with("fe80:"))
@@ -353,7 +357,7 @@ impl Sandbox {
                  out=$(\"$@\" $save) || { echo \"$save failed in $where\" >&2; exit 1; }; \
                  printf '%s\\n' \"$out\" | rules; done; }; \
              echo '== iptables'; fw sandbox env; \
-             for n in $(ls /run/netns); do echo \"== iptables $n\"; fw $n ip netns exec $n; done; \
+             for n in $(ls /run/netns); do grep -qF \" /run/netns/$n \" /proc/self/mountinfo || { echo \"== $n: not a mounted namespace\"; continue; }; echo \"== iptables $n\"; fw $n ip netns exec $n; done; \
              echo '== etc'; find /etc/netns | sort; echo '== state'; ls -a /run/lunet; \
              echo '== procs'; ps -e -o stat=,comm= | awk '$1 !~ /^Z/ {print $2}' | grep -vxE 'ps|sh|grep|sort|awk' | sort",
         ));
