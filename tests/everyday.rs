@@ -117,8 +117,14 @@ fn shell_in_a_namespace_through_a_terminal() {
     let t = Term::run(&sb, "SHELL=/bin/sh", &format!("{lunet} shell blue"));
     t.wait_for("[blue] #");
     t.type_and_wait("sleep 30", "sleep 30");
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Ready: the shell's sleep runs (a Ctrl-C before it would test nothing).
+    let sleeping = "for i in $(seq 500); do pgrep -xf 'sleep 30' >/dev/null && exit 0; sleep 0.02; done; exit 1";
+    assert!(sb.ok(sleeping), "the shell never started `sleep 30`");
     t.keys(&["C-c"]);
+    assert!(
+        sb.ok("for i in $(seq 500); do pgrep -xf 'sleep 30' >/dev/null || exit 0; sleep 0.02; done; exit 1"),
+        "Ctrl-C did not end the shell's sleep"
+    );
     let s = t.type_and_wait("echo back=$LUNET_NS", "back=blue");
     assert!(!s.contains("EXIT="), "{s}");
     t.keys(&["C-d"]);
@@ -283,7 +289,15 @@ fn man_page_renders_with_every_command() {
 #[test]
 fn help_describes_every_argument_and_keeps_flags_where_they_apply() {
     let sb = Sandbox::new();
-    let help = |args: &[&str]| text(&sb.lunet(args));
+    let help = |args: &[&str]| {
+        let o = sb.lunet(args);
+        assert!(
+            o.status.success() && text(&o).contains("Usage:"),
+            "{args:?}: {}",
+            text(&o)
+        );
+        text(&o)
+    };
     let run = help(&["run", "--help"]);
     assert!(
         run.contains("<FILE>") && run.contains("The Lua script") && run.contains("[ARGS]...") && run.contains("arg[1]"),

@@ -245,19 +245,32 @@ print("false", r.a.code, r.b.code)"#,
 #[test]
 fn sleep_is_interrupted_by_a_signal() {
     let sb = Sandbox::new();
-    let path = sb.write("sleepy.lua", "net.ns.add('z'); net.sleep(30)");
+    let ready = sb.dir.path().join("sleeping");
+    let path = sb.write(
+        "sleepy.lua",
+        &format!(
+            "net.ns.add('z'); io.open('{}', 'w'):close(); net.sleep(30)",
+            ready.display()
+        ),
+    );
     let child = sb
         .command(common::lunet_bin().to_str().unwrap())
         .args(["run", path.to_str().unwrap()])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(700));
+    // Ready: the script is at net.sleep (its namespace made, the file written just before).
+    let t0 = std::time::Instant::now();
+    while !ready.exists() {
+        assert!(t0.elapsed().as_secs() < 30, "the script never got to net.sleep");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     let t0 = std::time::Instant::now();
     // nsenter forwards nothing: signal lunet itself (the child of nsenter).
     sb.sh("pkill -INT -x lunet");
     let out = child.wait_with_output().unwrap();
-    assert!(t0.elapsed() < std::time::Duration::from_secs(5));
+    // Well before the 30 s of the sleep (the rest is for a busy machine's rollback).
+    assert!(t0.elapsed() < std::time::Duration::from_secs(15), "{:?}", t0.elapsed());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("interrupted by SIGINT"),
         "{}",

@@ -87,9 +87,14 @@ fn ns_dump(sb: &Sandbox, ns: Option<&str>) -> Vec<String> {
         "{exec}sysctl -n net.ipv4.ip_forward net.ipv4.conf.all.forwarding net.ipv6.conf.all.forwarding | tr '\\n' ' '"
     )));
     out.extend(
-        sb.sh(&format!("{exec}iptables-save 2>/dev/null | grep -E '^(-|:[A-Z_]+ [A-Z]+ )' || true; {exec}ip6tables-save 2>/dev/null | grep '^-' || true"))
-            .lines()
-            .map(|l| format!("ipt {}", l.split(" [").next().unwrap_or(l))),
+        // (grep's status 1 is "no such line"; a failing iptables-save fails the test)
+        sb.sh(&format!(
+            "set -e; v4=$({exec}iptables-save); v6=$({exec}ip6tables-save); \
+             printf '%s\\n' \"$v4\" | grep -E '^(-|:[A-Z_]+ [A-Z]+ )' || [ $? -eq 1 ]; \
+             printf '%s\\n' \"$v6\" | grep '^-' || [ $? -eq 1 ]"
+        ))
+        .lines()
+        .map(|l| format!("ipt {}", l.split(" [").next().unwrap_or(l))),
     );
     out.sort();
     out

@@ -294,8 +294,10 @@ fn a_script_end_ends_whole_process_trees_at_once() {
         "processes survived the script:\n{}",
         String::from_utf8_lossy(&left.stdout)
     );
-    // One grace period (1 s) for all trees, then SIGKILL: not one after another.
-    assert!(took < 2.0, "ending the trees took {took:.2} s");
+    // One grace period (1 s) for all trees, then SIGKILL: not one after another. One
+    // after another, the five trees that ignore SIGTERM take 5 s or more; 4 s leaves 3 s
+    // beyond the grace period for a busy machine.
+    assert!(took < 4.0, "ending the trees took {took:.2} s");
     eprintln!("script end: trees ended in {took:.3} s");
 }
 
@@ -326,7 +328,8 @@ fn down_ends_whole_process_trees_at_once() {
         "processes survived down:\n{}",
         String::from_utf8_lossy(&left.stdout)
     );
-    assert!(took < 2.0, "down took {took:.2} s");
+    // As above: one grace period for all (1 s), not five one after another (5 s or more).
+    assert!(took < 4.0, "down took {took:.2} s");
     assert_eq!(sb.state_dump(), before, "down did not restore the sandbox");
     eprintln!("down: trees ended in {took:.3} s");
 }
@@ -374,12 +377,14 @@ fn exec_timeout_ends_the_whole_tree() {
         r#"
         local r = net.host:exec({"sh", "-c", "sleep 1090 & sleep 1091"}, {timeout = 1, check = false})
         print("timed_out=" .. tostring(r.timed_out))
-        print("left=" .. net.host:sh("pgrep -cf '^sleep 109[01]$' || true").stdout)
+        print("left=" .. net.host:sh("pgrep -cf '^sleep 109[01]$' || [ $? -eq 1 ]").stdout)
         "#,
     );
     assert!(out.contains("timed_out=true"), "{out}");
     assert!(out.contains("left=0"), "{out}");
-    assert!(t.elapsed().as_secs_f64() < 5.0, "took {:?}", t.elapsed());
+    // The timeout (1 s) and a grace period (1 s) end it, far sooner than its sleeps
+    // (1090 s); what is left of 20 s is for a busy machine starting lunet and the sandbox.
+    assert!(t.elapsed().as_secs_f64() < 20.0, "took {:?}", t.elapsed());
     let left = sb.run("sh", &["-c", "pgrep -af '^sleep 109[01]$'"]);
     assert!(
         !left.status.success(),
@@ -423,7 +428,7 @@ fn ctrl_c_in_the_repl_ends_the_tree_of_an_exec() {
     let started = wait("[ $(pgrep -cf '^sleep 109[23]$') -eq 2 ]");
     input.write_all(&[3]).unwrap();
     let ended = wait("! pgrep -f '^sleep 109[23]$' >/dev/null");
-    let left = sb.sh("pgrep -af '^sleep 109[23]$' || true");
+    let left = sb.sh("pgrep -af '^sleep 109[23]$' || [ $? -eq 1 ]");
     input.write_all(b"print('after=' .. 6 * 7)\n").unwrap();
     let alive = wait("true") && term.try_wait().unwrap().is_none();
     drop(input);

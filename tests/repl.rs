@@ -97,17 +97,33 @@ fn undo_reset_ctrl_c_history_and_ctrl_d() {
     t.expect(".reset", "undid");
     assert_eq!(sb.sh("ip netns list").trim(), "");
     t.wait_for("lunet[host]>");
-    // Ctrl-C stops a busy loop and a long wait; the session goes on.
-    t.keys(&["-l", "while true do end"]);
+    // Ctrl-C stops a busy loop and a long wait; the session goes on. Each Ctrl-C is
+    // sent once the loop or the wait runs (one sent before would test nothing).
+    let busy = sb.dir.path().join("busy");
+    t.keys(&[
+        "-l",
+        &format!("io.open('{}', 'w'):close() while true do end", busy.display()),
+    ]);
     t.keys(&["Enter"]);
-    std::thread::sleep(Duration::from_millis(300));
+    let t0 = std::time::Instant::now();
+    while !busy.exists() {
+        assert!(t0.elapsed() < Duration::from_secs(10), "the loop never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     t.keys(&["C-c"]);
     t.wait_for("interrupted");
     t.keys(&["-l", r#"net.host:exec("sleep 30")"#]);
     t.keys(&["Enter"]);
-    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        sb.ok("for i in $(seq 500); do pgrep -xf 'sleep 30' >/dev/null && exit 0; sleep 0.02; done; exit 1"),
+        "the exec never started"
+    );
     t.keys(&["C-c"]);
     t.wait_for("interrupted");
+    assert!(
+        sb.ok("for i in $(seq 500); do pgrep -xf 'sleep 30' >/dev/null || exit 0; sleep 0.02; done; exit 1"),
+        "Ctrl-C left the exec's sleep running"
+    );
     t.expect("1 + 1", "\n2");
     t.keys(&["C-d"]);
     t.wait_for("EXIT=0");

@@ -60,8 +60,7 @@ fn userns_allowed() -> bool {
 #[test]
 fn scenarios_run_without_root_in_a_sandbox_skipped_without_userns() {
     if !userns_allowed() {
-        println!("SKIPPED: unprivileged user namespaces are disabled on this kernel");
-        eprintln!("SKIPPED: unprivileged user namespaces are disabled on this kernel");
+        common::skip("unprivileged user namespaces are disabled on this kernel");
         return;
     }
     let bin = Binary::new();
@@ -95,8 +94,7 @@ fn scenarios_run_without_root_in_a_sandbox_skipped_without_userns() {
 #[test]
 fn the_repl_works_without_root_in_a_sandbox_skipped_without_userns() {
     if !userns_allowed() {
-        println!("SKIPPED: unprivileged user namespaces are disabled on this kernel");
-        eprintln!("SKIPPED: unprivileged user namespaces are disabled on this kernel");
+        common::skip("unprivileged user namespaces are disabled on this kernel");
         return;
     }
     let sb = Sandbox::new();

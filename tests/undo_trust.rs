@@ -442,7 +442,9 @@ fn running_out_of_fds_leaks_no_namespace() {
 #[test]
 fn iptables_nft_tables_that_lunet_made_are_gone_after_down() {
     let sb = Sandbox::new();
-    let dump = || sb.sh("iptables-save 2>/dev/null | grep -v '^#'; ip6tables-save 2>/dev/null | grep -v '^#'; true");
+    let dump = || {
+        sb.sh("set -e; v4=$(iptables-save); v6=$(ip6tables-save); printf '%s\\n%s\\n' \"$v4\" \"$v6\" | grep -v '^#'")
+    };
     let before = dump();
     let path = sb.write(
         "fw.lua",
@@ -456,4 +458,35 @@ fn iptables_nft_tables_that_lunet_made_are_gone_after_down() {
     assert!(dump().contains("*nat"), "the rules were not made: {}", dump());
     sb.down("fw");
     assert_eq!(dump(), before, "tables lunet's rules created were left behind");
+}
+
+/// The observer every "exactly as before" check here relies on: `state_dump` must see an
+/// iptables rule, a user chain and a DROP policy (IPv4 and IPv6) left in a namespace that
+/// survives, and in the sandbox itself. Before it ran `iptables-save` directly, its
+/// per-namespace section was always empty (dash has no `typeset`).
+#[test]
+fn state_dump_sees_rules_left_in_a_surviving_namespace() {
+    let sb = Sandbox::new();
+    sb.sh("ip netns add keep");
+    let before = sb.state_dump();
+    for (change, undo) in [
+        (
+            "iptables -A INPUT -s 10.6.6.6 -j DROP",
+            "iptables -D INPUT -s 10.6.6.6 -j DROP",
+        ),
+        (
+            "ip6tables -A INPUT -s fd00::6 -j DROP",
+            "ip6tables -D INPUT -s fd00::6 -j DROP",
+        ),
+        ("iptables -t nat -N LEFT", "iptables -t nat -X LEFT"),
+        ("iptables -P FORWARD DROP", "iptables -P FORWARD ACCEPT"),
+    ] {
+        for prefix in ["ip netns exec keep ", ""] {
+            sb.sh(&format!("{prefix}{change}"));
+            let after = sb.state_dump();
+            assert_ne!(after, before, "state_dump is blind to `{prefix}{change}`");
+            sb.sh(&format!("{prefix}{undo}"));
+            assert_eq!(sb.state_dump(), before, "`{prefix}{undo}` did not restore the dump");
+        }
+    }
 }

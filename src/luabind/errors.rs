@@ -91,6 +91,26 @@ pub fn install(lua: &Lua) -> mlua::Result<()> {
 mod tests {
     use super::*;
 
+    /// Through mlua's public API only: an error of an async function (as lunet's are)
+    /// called from a script names the script's line, and the frames a REPL shows are the
+    /// script's, whatever mlua calls its own plumbing (its async wrapper is a Lua chunk
+    /// named `__mlua_async_poll` in mlua 0.12: if a new mlua names it otherwise, this
+    /// fails because users would see mlua's frames, and the filters above need its name).
+    #[test]
+    fn an_async_error_names_the_script_line_not_mlua_frames() {
+        let lua = Lua::new();
+        let boom = lua
+            .create_async_function(|_, ()| async { Err::<(), _>(mlua::Error::runtime("net.ns.add: boom")) })
+            .unwrap();
+        lua.globals().set("boom", boom).unwrap();
+        let chunk = lua.load("local function f()\n  boom()\nend\nf()\n").set_name("@x.lua");
+        let e = futures::executor::block_on(chunk.exec_async()).unwrap_err();
+        assert_eq!(describe(&e), "x.lua:2: net.ns.add: boom", "{e:?}");
+        let frames = user_frames(&e);
+        assert!(!frames.is_empty(), "{e:?}");
+        assert!(frames.iter().all(|f| f.starts_with("x.lua:")), "{frames:?}\n{e:?}");
+    }
+
     #[test]
     fn finds_the_script_line() {
         let tb =

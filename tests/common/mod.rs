@@ -44,6 +44,27 @@ pub mod tempdir {
     }
 }
 
+/// Says that the running test cannot run here and why; the test then returns.
+/// libtest counts it as passed, so the line `SKIPPED: TEST: REASON` is also
+/// appended to the file `$LUNET_SKIP_LOG` names (tests/run.sh sets it and counts
+/// those lines as skipped, not passed). Every test that can skip calls this, once.
+pub fn skip(reason: &str) {
+    // module_path!() is `BINARY::common`: the test binary, then the test's own name.
+    let binary = module_path!().split("::").next().unwrap_or("?");
+    let test = std::thread::current().name().unwrap_or("?").to_string();
+    let line = format!("SKIPPED: {binary}::{test}: {}\n", reason.replace('\n', " "));
+    eprint!("{line}");
+    if let Some(log) = std::env::var_os("LUNET_SKIP_LOG") {
+        // One write with O_APPEND: lines of tests running at once never mix.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(log)
+            .and_then(|mut f| f.write_all(line.as_bytes()))
+            .expect("LUNET_SKIP_LOG is writable");
+    }
+}
+
 pub fn lunet_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_lunet"))
 }
@@ -180,10 +201,12 @@ impl Sandbox {
     }
 
     /// Everything an observer sees of the sandbox's network state, for before/after comparisons.
+    /// Any command failing fails the test (`set -e`); a file in /run/netns that is not a
+    /// mounted namespace (some tests make one) is shown as such.
     pub fn snapshot(&self) -> String {
         self.sh(
-            "ls /run/netns; ls -R /etc/netns; ip -br link; ip -br addr; ip route show table all; ip -6 route show table all; ip rule; \
-             for n in $(ls /run/netns); do echo \"== $n\"; ip -n $n -br link; ip -n $n -br addr; ip -n $n route show table all; done",
+            "set -e; ls /run/netns; ls -R /etc/netns; ip -br link; ip -br addr; ip route show table all; ip -6 route show table all; ip rule; \
+             for n in $(ls /run/netns); do grep -qF \" /run/netns/$n \" /proc/self/mountinfo || { echo \"== $n: not a mounted namespace\"; continue; }; echo \"== $n\"; ip -n $n -br link; ip -n $n -br addr; ip -n $n route show table all; done",
         )
     }
 }
@@ -218,15 +241,17 @@ impl Sandbox {
 
     /// `snapshot` plus what it leaves out: IPv6 routes and rules of every namespace, /proc/self/mountinfo pins.
     /// IPv6 link-local addresses and their local routes are left out: the kernel adds them on its own
-    /// time (when DAD ends), which would make before/after comparisons flaky.
+    /// time (when DAD ends), which would make before/after comparisons flaky. So is the
+    /// subnet-router anycast route of the link-local prefix (`anycast fe80::`), which the kernel
+    /// adds at that time on a link that forwards IPv6.
     pub fn snapshot_full(&self) -> String {
         let mut s = self.snapshot();
         s.push_str(&self.sh(
-            "ip -6 rule; grep -o ' /run/netns/[^ ]*' /proc/self/mountinfo || true; \
-             for n in $(ls /run/netns); do echo \"== $n\"; ip -n $n -6 route show table all; ip -n $n rule; ip -n $n -6 rule; done; true",
+            "set -e; ip -6 rule; { grep -o ' /run/netns/[^ ]*' /proc/self/mountinfo || [ $? -eq 1 ]; }; \
+             for n in $(ls /run/netns); do grep -qF \" /run/netns/$n \" /proc/self/mountinfo || { echo \"== $n: not a mounted namespace\"; continue; }; echo \"== $n\"; ip -n $n -6 route show table all; ip -n $n rule; ip -n $n -6 rule; done",
         ));
         s.lines()
-            .filter(|l| !l.starts_with("local fe80:"))
+            .filter(|l| !l.starts_with("local fe80:") && !l.starts_with("anycast fe80:"))
             .map(|l| {
                 l.split(' ')
                     .filter(|w| !w.starts_with("fe80:"))
@@ -320,12 +345,21 @@ impl Sandbox {
     /// /run/netns, /etc/netns, lunet's state dir, and the processes running.
     pub fn state_dump(&self) -> String {
         let mut s = self.snapshot_full();
+        // Rules and user chains (and built-in chains whose policy is DROP) of the sandbox
+        // and of every namespace in /run/netns. `iptables-save` runs directly under
+        // `ip netns exec` (dash cannot pass a shell function to a child shell); when it
+        // fails, the whole dump fails rather than showing an empty, always-equal section.
+        // Built-in chains with policy ACCEPT are left out: iptables-nft makes them on first use.
         s.push_str(&self.sh(
-            "fw() { iptables-save 2>/dev/null | grep -E '^(-|:[^ ]+ (-|DROP))'; ip6tables-save 2>/dev/null | grep -E '^(-|:[^ ]+ (-|DROP))'; true; }; \
-             echo '== iptables'; fw; \
-             for n in $(ls /run/netns); do echo \"== iptables $n\"; ip netns exec $n sh -c \"$(typeset -f fw 2>/dev/null || echo true); fw\" 2>/dev/null; done; \
+            "set -e; \
+             rules() { grep -E '^(-|:[^ ]+ (-|DROP))' || [ $? -eq 1 ]; }; \
+             fw() { where=$1; shift; for save in iptables-save ip6tables-save; do \
+                 out=$(\"$@\" $save) || { echo \"$save failed in $where\" >&2; exit 1; }; \
+                 printf '%s\\n' \"$out\" | rules; done; }; \
+             echo '== iptables'; fw sandbox env; \
+             for n in $(ls /run/netns); do grep -qF \" /run/netns/$n \" /proc/self/mountinfo || { echo \"== $n: not a mounted namespace\"; continue; }; echo \"== iptables $n\"; fw $n ip netns exec $n; done; \
              echo '== etc'; find /etc/netns | sort; echo '== state'; ls -a /run/lunet; \
-             echo '== procs'; ps -e -o stat=,comm= | awk '$1 !~ /^Z/ {print $2}' | grep -vxE 'ps|sh|grep|sort|awk' | sort; true",
+             echo '== procs'; ps -e -o stat=,comm= | awk '$1 !~ /^Z/ {print $2}' | grep -vxE 'ps|sh|grep|sort|awk' | sort",
         ));
         s
     }
