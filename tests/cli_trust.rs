@@ -76,7 +76,7 @@ fn sandbox_leaves_nothing_behind_when_killed() {
     if userns {
         users.push(("nobody", "setpriv --reuid=65534 --regid=65534 --clear-groups"));
     } else {
-        eprintln!("SKIPPED as uid 65534: unprivileged user namespaces are disabled on this kernel");
+        common::skip("as uid 65534: unprivileged user namespaces are disabled on this kernel");
     }
     for (user, prefix) in users {
         let o = Command::new("unshare")

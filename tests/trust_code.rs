@@ -115,8 +115,7 @@ fn bash_completion_offers_names_literally() {
 #[test]
 fn zsh_completion_offers_names_literally_skipped_without_zsh() {
     if !Path::new("/usr/bin/zsh").exists() && !Path::new("/bin/zsh").exists() {
-        println!("SKIPPED: zsh is not installed");
-        eprintln!("SKIPPED: zsh is not installed");
+        common::skip("zsh is not installed");
         return;
     }
     let (sb, lp) = hostile_names();
@@ -163,8 +162,7 @@ fn script_text(p: &Path) -> String {
 #[test]
 fn fish_completion_offers_names_literally_skipped_without_fish() {
     if !Path::new("/usr/bin/fish").exists() && !Path::new("/bin/fish").exists() {
-        println!("SKIPPED: fish is not installed");
-        eprintln!("SKIPPED: fish is not installed");
+        common::skip("fish is not installed");
         return;
     }
     let (sb, lp) = hostile_names();
