@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use super::error::{Error, Result};
 use super::firewall::{self, IptChange, IptCmd, TableBatch};
-use super::journal::UndoStep;
+use super::journal::{Check, UndoStep};
 use super::names::{parse_mac, Dest};
 use super::net::Net;
 use super::netns::{self, NsId};
@@ -158,9 +158,13 @@ impl Net {
 
     /// Writes an intent; injected failures and crashes happen here.
     pub(super) fn journal_intent(&self, op: &Op, undo: Vec<Op>, maybe_theirs: bool) -> Result<u64> {
+        self.journal_intent_checked(op, undo, maybe_theirs, vec![])
+    }
+
+    fn journal_intent_checked(&self, op: &Op, undo: Vec<Op>, maybe_theirs: bool, checks: Vec<Check>) -> Result<u64> {
         self.faults.crash_if(self.mark() + 1, CrashAt::Before);
         let group = self.txn.lock().unwrap_or_else(|e| e.into_inner()).unwrap_or(0);
-        let seq = self.journal(|j| j.intent_in(op, undo, maybe_theirs, group))?;
+        let seq = self.journal(|j| j.intent_checked(op, undo, maybe_theirs, group, checks))?;
         if self.faults.fail_step == Some(seq) {
             let e = Error::new(format!("injected failure at step {seq} (LUNET_FAIL_STEP)"));
             self.journal(|j| j.failed(seq, &e))?;
@@ -198,20 +202,157 @@ impl Net {
         let Some(prep) = self.prepare(op, inside).await? else {
             return Ok(false);
         };
-        let seq = self.journal_intent(op, prep.undo, prep.maybe_theirs)?;
+        let before = self.checks(op, false).await;
+        let seq = self.journal_intent_checked(op, prep.undo, prep.maybe_theirs, before)?;
         let res = self.execute(op, true).await;
         self.faults_after(seq);
-        self.journal_outcome(seq, res.as_ref().copied())?;
+        let after = match res {
+            Ok(_) => self.checks(op, true).await,
+            Err(_) => vec![],
+        };
+        self.journal_outcome_checked(seq, res.as_ref().copied(), after)?;
         res
+    }
+
+    /// What identifies the objects the undo of `op` acts on: the namespaces by
+    /// their id, the link by its ifindex. `after`: as the change left them
+    /// (what it made, where it moved or renamed a link); before it, only what
+    /// the change itself does not alter. Best effort: what cannot be read is
+    /// not checked (undo then goes by name, as journals without checks do).
+    async fn checks(&self, op: &Op, after: bool) -> Vec<Check> {
+        let mut out = vec![];
+        let (places, dev): (Vec<NsId>, Option<(NsId, String)>) = match op {
+            Op::NsAdd { name, .. } if after => (vec![NsId::Named(name.clone())], None),
+            Op::LinkAdd { ns, link } => (vec![ns.clone()], after.then(|| (ns.clone(), link.name.clone()))),
+            Op::LinkSet { ns, dev, change } => {
+                let target = change.ns.clone().unwrap_or_else(|| ns.clone());
+                let name = change.name.clone().unwrap_or_else(|| dev.clone());
+                let same = target == *ns && name == *dev;
+                let mut places = vec![ns.clone()];
+                if target != *ns {
+                    places.push(target.clone());
+                }
+                (places, (after || same).then_some((target, name)))
+            }
+            Op::AddrAdd { ns, dev, .. }
+            | Op::AddrDel { ns, dev, .. }
+            | Op::Shape { ns, dev, .. }
+            | Op::QdiscRestore { ns, dev, .. } => (vec![ns.clone()], Some((ns.clone(), dev.clone()))),
+            Op::RouteAdd { ns, route } | Op::RouteDel { ns, route } => {
+                (vec![ns.clone()], route.dev.clone().map(|d| (ns.clone(), d)))
+            }
+            Op::RuleAdd { ns, .. }
+            | Op::RuleDel { ns, .. }
+            | Op::Sysctl { ns, .. }
+            | Op::Ipt { ns, .. }
+            | Op::IptRestore { ns, .. } => (vec![ns.clone()], None),
+            _ => (vec![], None),
+        };
+        for ns in &places {
+            if let Some(id) = self.ns(ns).await.ok().and_then(|h| h.cookie()) {
+                out.push(Check::Ns { ns: ns.clone(), id });
+            }
+        }
+        if let Some((ns, dev)) = dev {
+            if let Some(index) = self.ns(&ns).await.ok().and_then(|h| h.ifindex(&dev).ok()) {
+                out.push(Check::Link { ns, dev, index });
+            }
+        }
+        out
+    }
+
+    /// The id of the namespace now known by `id`'s name (None: there is none).
+    /// A cached handle of another namespace of that name is dropped.
+    async fn current_ns_id(&self, id: &NsId) -> Result<Option<u64>> {
+        let now = match id {
+            NsId::Host => return Ok(self.ns(id).await?.cookie()),
+            NsId::Named(n) => match netns::open(n) {
+                Ok(f) => netns::id_of(&f),
+                Err(e) if e.errno() == Some(libc::ENOENT) => return Ok(None),
+                Err(e) => return Err(e),
+            },
+        };
+        let cached = self.cached(id).and_then(|h| h.cookie());
+        match now {
+            Some(now) => {
+                if cached.is_some_and(|c| c != now) {
+                    self.forget(id);
+                }
+                Ok(Some(now))
+            }
+            // A kernel without NS_GET_ID: a fresh handle's socket tells.
+            None => {
+                self.forget(id);
+                Ok(self.ns(id).await?.cookie())
+            }
+        }
+    }
+
+    /// Whether a step's undo would act on a stranger: a namespace or link of
+    /// the same name that is not the one lunet made or changed (the user
+    /// deleted it and made another). `Some(note)`: leave it alone. A missing
+    /// object passes (the undo itself finds it gone and says so). The host
+    /// namespace not being the one the change was made in is an error: lunet
+    /// runs elsewhere now, and the step is left for a `down` from there.
+    async fn stranger(&self, step: &UndoStep) -> Result<Option<String>> {
+        for c in &step.checks {
+            match c {
+                Check::Ns { ns, id } => match self.current_ns_id(ns).await? {
+                    Some(now) if now != *id => {
+                        return match ns {
+                            NsId::Host => Err(Error::new(format!(
+                                "`{}` was made in another network namespace than the one lunet runs in now: \
+                                 run `lunet down` from that one",
+                                step.op
+                            ))),
+                            NsId::Named(n) => Ok(Some(format!(
+                                "`{}`: left alone, namespace {n:?} is another one now (deleted and made again outside lunet)",
+                                step.op
+                            ))),
+                        };
+                    }
+                    _ => {}
+                },
+                Check::Link { ns, dev, index } => {
+                    let h = match self.ns(ns).await {
+                        Ok(h) => h,
+                        Err(e) if e.errno() == Some(libc::ENOENT) => continue,
+                        Err(e) => return Err(e),
+                    };
+                    match h.ifindex(dev) {
+                        Ok(now) if now != *index => {
+                            return Ok(Some(format!(
+                                "`{}`: left alone, interface {dev:?} in {} is another one now \
+                                 (deleted and made again, or renamed, outside lunet)",
+                                step.op,
+                                super::net::describe(ns)
+                            )))
+                        }
+                        Err(e) if e.errno() != Some(libc::ENODEV) => return Err(e),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// Records how a journaled change ended: the one place outcomes are written
     /// (for `apply`, spawns and batched deletes alike); a change made counts
     /// for progress.
     pub(super) fn journal_outcome(&self, seq: u64, outcome: std::result::Result<bool, &Error>) -> Result<()> {
+        self.journal_outcome_checked(seq, outcome, vec![])
+    }
+
+    fn journal_outcome_checked(
+        &self,
+        seq: u64,
+        outcome: std::result::Result<bool, &Error>,
+        checks: Vec<Check>,
+    ) -> Result<()> {
         match outcome {
             Ok(changed) => {
-                self.journal(|j| j.done(seq, changed))?;
+                self.journal(|j| j.done_checked(seq, changed, checks))?;
                 let n = self.made.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                 (self.progress)(super::net::Progress::Made(n));
             }
@@ -993,6 +1134,25 @@ impl Net {
                 self.record_undone(step.seq, &mut report);
                 i += 1;
                 continue;
+            }
+            // A name is not an identity: a same-named stranger is left alone
+            // (lunet's own object is gone, and what was inside it with it).
+            match self.stranger(step).await {
+                Ok(None) => {}
+                Ok(Some(note)) => {
+                    if !step.ops.iter().any(|o| quiet.contains(&gone_key(o))) {
+                        report.notes.push(note);
+                    }
+                    self.record_undone(step.seq, &mut report);
+                    undone.insert(step.seq);
+                    i += 1;
+                    continue;
+                }
+                Err(e) => {
+                    report.errors.push(e.reword(format!("undo `{}`: {e}", step.op)));
+                    i += 1;
+                    continue;
+                }
             }
             // Namespaces go last, all in one batch: deleting one never has to
             // wait for another step, while the kernel, once they are unmounted,

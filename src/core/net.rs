@@ -69,6 +69,26 @@ impl Namespace {
         }
     }
 
+    /// The namespace's netns cookie (`SO_NETNS_COOKIE` of the socket inside it,
+    /// Linux 5.14 on): what identifies it beyond its name, never reused. None
+    /// on a kernel too old to tell.
+    pub fn cookie(&self) -> Option<u64> {
+        const SO_NETNS_COOKIE: libc::c_int = 71;
+        let mut v: u64 = 0;
+        let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+        // SAFETY: getsockopt writes at most `len` bytes into `v`.
+        let r = unsafe {
+            libc::getsockopt(
+                self.ctl.as_raw_fd(),
+                libc::SOL_SOCKET,
+                SO_NETNS_COOKIE,
+                &mut v as *mut u64 as *mut libc::c_void,
+                &mut len,
+            )
+        };
+        (r == 0 && len as usize == std::mem::size_of::<u64>()).then_some(v)
+    }
+
     /// "namespace "left"" or "the host namespace", for messages.
     pub fn describe(&self) -> String {
         describe(&self.id)
