@@ -11,6 +11,7 @@
 //! when lunet looked first and saw the object was not there.
 
 use std::collections::HashSet;
+use std::os::unix::fs::MetadataExt;
 use std::time::Duration;
 
 use super::error::{Error, Result};
@@ -266,11 +267,28 @@ impl Net {
     async fn current_ns_id(&self, id: &NsId) -> Result<Option<u64>> {
         let now = match id {
             NsId::Host => return Ok(self.ns(id).await?.cookie()),
-            NsId::Named(n) => match netns::open(n) {
-                Ok(f) => netns::id_of(&f),
-                Err(e) if e.errno() == Some(libc::ENOENT) => return Ok(None),
-                Err(e) => return Err(e),
-            },
+            NsId::Named(n) => {
+                // The handle lunet holds keeps its namespace alive, so no other one can have its
+                // inode meanwhile: the same inode at the path is the same namespace (no fd needed,
+                // which matters when a rollback runs because lunet ran out of them).
+                let at_path = match std::fs::metadata(netns::path(n)) {
+                    Ok(m) => (m.dev(), m.ino()),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                    Err(e) => return Err(Error::io(format!("stat namespace {n:?}"), e)),
+                };
+                if let Some(h) = self.cached(id) {
+                    if let (Ok(m), Some(c)) = (h.file.metadata(), h.cookie()) {
+                        if (m.dev(), m.ino()) == at_path {
+                            return Ok(Some(c));
+                        }
+                    }
+                }
+                match netns::open(n) {
+                    Ok(f) => netns::id_of(&f),
+                    Err(e) if e.errno() == Some(libc::ENOENT) => return Ok(None),
+                    Err(e) => return Err(e),
+                }
+            }
         };
         let cached = self.cached(id).and_then(|h| h.cookie());
         match now {

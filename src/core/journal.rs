@@ -642,13 +642,23 @@ mod tests {
         assert!(steps[0].checks.is_empty(), "an old journal is undone by name");
         let a = NsId::Named("b".into());
         let before = vec![Check::Ns { ns: NsId::Host, id: 1 }];
-        let s = j.intent_checked(&ns_add("b"), ns_del("b"), false, 0, before.clone()).unwrap();
-        assert_eq!(j.undo_steps()[0].checks, before, "a pending step keeps the intent's checks");
+        let s = j
+            .intent_checked(&ns_add("b"), ns_del("b"), false, 0, before.clone())
+            .unwrap();
+        assert_eq!(
+            j.undo_steps()[0].checks,
+            before,
+            "a pending step keeps the intent's checks"
+        );
         let after = vec![Check::Ns { ns: a, id: 7 }];
         j.done_checked(s, true, after.clone()).unwrap();
         drop(j);
         let j = Journal::open(&p).unwrap();
-        assert_eq!(j.undo_steps()[0].checks, after, "the outcome's checks replace the intent's");
+        assert_eq!(
+            j.undo_steps()[0].checks,
+            after,
+            "the outcome's checks replace the intent's"
+        );
         std::fs::remove_file(&p).unwrap();
     }
 
