@@ -134,3 +134,77 @@ fn a_journal_written_before_identities_were_recorded_is_undone_by_name() {
     assert!(sb.netns_list().is_empty());
     assert!(!sb.has_link(None, "d0"));
 }
+
+/// `ip -j -d addr show` of the sandbox, minus what the kernel decides on its own
+/// time (IPv6 link-local addresses, the seconds left of a lifetime, ifindexes).
+fn addr_dump(sb: &Sandbox) -> String {
+    let mut out = vec![];
+    for l in sb.ip_json("-d addr show").as_array().unwrap() {
+        for a in l["addr_info"].as_array().unwrap() {
+            if a["local"].as_str().unwrap_or("").starts_with("fe80:") {
+                continue;
+            }
+            let mut a = a.clone();
+            let o = a.as_object_mut().unwrap();
+            for k in ["valid_life_time", "preferred_life_time"] {
+                if o[k] != 4294967295u64 {
+                    o.insert(k.into(), "some".into());
+                }
+            }
+            out.push(format!("{} {}", l["ifname"], a));
+        }
+    }
+    out.sort();
+    out.join("\n")
+}
+
+#[test]
+fn the_users_addresses_qdisc_and_bridge_mac_come_back_exactly() {
+    let sb = Sandbox::new();
+    sb.sh("ip link add u0 type veth peer name u0p && ip link set u0 up && \
+         ip addr add 10.3.0.1/24 dev u0 && ip addr add 10.4.0.1/24 brd 10.4.0.7 dev u0 && \
+         ip addr add 10.5.0.1/24 scope link noprefixroute label u0:x dev u0 && \
+         ip addr add 10.6.0.1 peer 10.6.0.2/32 dev u0 && \
+         ip addr add 10.7.0.1/24 dev u0 valid_lft 1000 preferred_lft 500 && \
+         ip addr add fd00:5::1/64 dev u0 nodad && \
+         ip link add u1 type veth peer name u1p && ip link set u1 up && \
+         ip addr add 10.8.0.1/24 brd + scope link label u1:y dev u1 && ip addr add 10.9.0.1 peer 10.9.0.2/32 dev u1 && \
+         tc qdisc add dev u1 root tbf rate 1mbit burst 32k latency 400ms && \
+         ip link add ubr type bridge && ip link add up0 type veth peer name up1");
+    let addrs = addr_dump(&sb);
+    let qdisc = || sb.sh("tc qdisc show dev u1 root");
+    let q = qdisc();
+    assert!(q.contains("tbf"), "{q}");
+    let mac = || sb.link_json(None, "ubr")["address"].as_str().unwrap().to_string();
+    let m = mac();
+    let path = sb.write(
+        "exact.lua",
+        r#"return net.scenario { name = "exact", setup = function()
+             local u0 = net.host:link("u0")
+             for _, c in ipairs { "10.3.0.1/24", "10.4.0.1/24", "10.5.0.1/24", "10.7.0.1/24", "fd00:5::1/64" } do
+               u0:addr_del(c)
+             end
+             net.host:link("u1"):set { ns = net.ns.add("a") }
+             net.host:link("up0"):set { master = "ubr" }
+             net.host:veth("lv0", "lv1", { master = "ubr" })
+             net.host:veth("lw0", "lw1"):set { master = "ubr" }
+           end }"#,
+    );
+    sb.up(path.to_str().unwrap(), &[]);
+    assert!(!addr_dump(&sb).contains("10.3.0.1"));
+    assert!(sb.has_link(Some("a"), "u1"));
+    sb.down("exact");
+    assert_eq!(addr_dump(&sb), addrs, "the user's addresses came back different");
+    assert_eq!(
+        qdisc().replace(|c: char| c.is_ascii_digit(), "").split(':').nth(1),
+        q.replace(|c: char| c.is_ascii_digit(), "").split(':').nth(1),
+        "{}",
+        qdisc()
+    );
+    assert!(
+        qdisc().contains("tbf") && qdisc().contains("rate 1Mbit"),
+        "the user's tbf was lost: {}",
+        qdisc()
+    );
+    assert_eq!(mac(), m, "the user's bridge lost its MAC");
+}

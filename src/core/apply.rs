@@ -237,6 +237,7 @@ impl Net {
             }
             Op::AddrAdd { ns, dev, .. }
             | Op::AddrDel { ns, dev, .. }
+            | Op::AddrRestore { ns, dev, .. }
             | Op::Shape { ns, dev, .. }
             | Op::QdiscRestore { ns, dev, .. } => (vec![ns.clone()], Some((ns.clone(), dev.clone()))),
             Op::RouteAdd { ns, route } | Op::RouteDel { ns, route } => {
@@ -445,10 +446,14 @@ impl Net {
                         }
                     }
                 }
-                undo(vec![Op::LinkDel {
+                let mut ops = vec![Op::LinkDel {
                     ns: ns.clone(),
                     dev: link.name.clone(),
-                }])
+                }];
+                if let Some(m) = &link.master {
+                    ops.extend(self.master_mac(ns, m).await?);
+                }
+                undo(ops)
             }
             Op::LinkSet { ns, dev, change } => undo(self.link_undo(ns, dev, change, inside).await?),
             Op::AddrAdd { ns, dev, cidr } => {
@@ -468,10 +473,25 @@ impl Net {
                 }])
             }
             Op::AddrDel { ns, dev, cidr } => {
-                let mut ops = vec![Op::AddrAdd {
-                    ns: ns.clone(),
-                    dev: dev.clone(),
-                    cidr: *cidr,
+                // An address of the user's comes back with every attribute it has now.
+                let saved = match inside {
+                    true => None,
+                    false => addr::list_saved(&*self.ns(ns).await?, dev)
+                        .await?
+                        .into_iter()
+                        .find(|a| a.cidr == *cidr),
+                };
+                let mut ops = vec![match saved {
+                    Some(saved) => Op::AddrRestore {
+                        ns: ns.clone(),
+                        dev: dev.clone(),
+                        saved,
+                    },
+                    None => Op::AddrAdd {
+                        ns: ns.clone(),
+                        dev: dev.clone(),
+                        cidr: *cidr,
+                    },
                 }];
                 // The kernel drops the routes that need this address: put them back too.
                 if !inside {
@@ -637,12 +657,38 @@ impl Net {
                 }
             }
             Op::QdiscRestore { .. } => Err(Error::new("a qdisc is only restored by undo")),
+            Op::AddrRestore { .. } => Err(Error::new("an address is only restored by undo")),
             // Deleting is not undone: what was deleted cannot be rebuilt exactly.
             Op::NsDel { .. } | Op::LinkDel { .. } | Op::Kill { .. } | Op::EtcRmdir { .. } | Op::IptDropTable { .. } => {
                 undo(vec![])
             }
             Op::Spawn { .. } => Err(Error::new("a spawn is started by Net::spawn")),
         }
+    }
+
+    /// A bridge takes the MAC of its ports (and ends with 00:00:00:00:00:00
+    /// when the last one leaves) unless its MAC was set: when lunet enslaves a
+    /// port to a master it did not make, the master's MAC now, put back (only
+    /// if it changed) once the port is gone again.
+    async fn master_mac(&self, ns: &NsId, master: &str) -> Result<Option<Op>> {
+        if self.journal(|j| j.made_link(ns, master)) {
+            return Ok(None);
+        }
+        let h = self.ns(ns).await?;
+        let Ok(now) = link::state(&h, master, false).await else {
+            return Ok(None); // no such master: the change itself says so
+        };
+        Ok(match now.mac.as_deref().map(parse_mac) {
+            Some(Ok(mac)) => Some(Op::LinkSet {
+                ns: ns.clone(),
+                dev: master.to_string(),
+                change: LinkChange {
+                    mac: Some(mac),
+                    ..Default::default()
+                },
+            }),
+            _ => None,
+        })
     }
 
     /// If the (nft) table behind `table` does not exist yet, lunet's first
@@ -757,21 +803,44 @@ impl Net {
             dev: change.name.clone().unwrap_or_else(|| dev.to_string()),
             change: old,
         }];
+        if let Some(Some(m)) = &change.master {
+            ops.extend(self.master_mac(change.ns.as_ref().unwrap_or(ns), m).await?);
+        }
         if !inside && (moving || going_down) {
-            let addrs = addr::list(&handle, Some(dev)).await?;
+            let addrs = addr::list_saved(&handle, dev).await?;
             for a in addrs {
                 let link_local = matches!(a.cidr.addr, std::net::IpAddr::V6(v) if v.segments()[0] & 0xffc0 == 0xfe80);
                 if link_local || (!moving && !a.cidr.is_ipv6()) {
                     continue;
                 }
-                ops.push(Op::AddrAdd {
+                ops.push(Op::AddrRestore {
                     ns: ns.clone(),
                     dev: dev.to_string(),
-                    cidr: a.cidr,
+                    saved: a,
                 });
             }
             for v6 in [false, true] {
                 ops.extend(self.routes_through(ns, dev, v6).await?);
+            }
+        }
+        // A link moved to another namespace loses its root qdisc (the kernel
+        // attaches its default one there): the one it had comes back with it.
+        if !inside && moving {
+            let idx = link::index(&handle, dev).await?;
+            if let Some(r) = qdisc::root(&handle, idx).await?.filter(|r| !r.is_default()) {
+                if let Some(why) = r.unrestorable() {
+                    return Err(Error::new(format!(
+                        "{dev:?} in {} has {why}, which the move would drop and lunet could not put back \
+                         exactly: remove it first (`{} qdisc del dev {dev} root`)",
+                        handle.describe(),
+                        qdisc::tc(ns)
+                    )));
+                }
+                ops.push(Op::QdiscRestore {
+                    ns: ns.clone(),
+                    dev: dev.to_string(),
+                    saved: r.saved,
+                });
             }
         }
         Ok(ops)
@@ -817,6 +886,7 @@ impl Net {
             Op::LinkDel { ns, dev } => link::del(&*self.ns(ns).await?, dev).await?,
             Op::AddrAdd { ns, dev, cidr } => addr::add(&*self.ns(ns).await?, dev, cidr).await?,
             Op::AddrDel { ns, dev, cidr } => addr::del(&*self.ns(ns).await?, dev, cidr).await?,
+            Op::AddrRestore { ns, dev, saved } => addr::restore(&*self.ns(ns).await?, dev, saved).await?,
             Op::RouteAdd { ns, route } => {
                 route::add(&*self.ns(ns).await?, route).await?;
                 self.route_seen(ns, route, true);
@@ -936,6 +1006,22 @@ impl Net {
             Op::NsDel { name } if !netns::path(name).exists() => {
                 return gone(format!("namespace {name:?} was already gone"));
             }
+            // A MAC already back is not set again (setting it fixes it: a bridge then no longer follows its ports).
+            Op::LinkSet { ns, dev, change }
+                if change.mac.is_some()
+                    && *change
+                        == LinkChange {
+                            mac: change.mac,
+                            ..Default::default()
+                        } =>
+            {
+                let h = self.ns(ns).await?;
+                if let (Ok(now), Some(m)) = (link::state(&h, dev, false).await, &change.mac) {
+                    if now.mac.as_deref() == Some(super::names::format_mac(m).as_str()) {
+                        return Ok(None);
+                    }
+                }
+            }
             Op::Sysctl {
                 ns,
                 key,
@@ -1018,8 +1104,10 @@ impl Net {
                 super::net::describe(ns)
             )),
             (Op::AddrDel { .. }, Some(libc::EADDRNOTAVAIL | libc::ENODEV)) => Ok(None),
-            (Op::AddrAdd { .. }, Some(libc::EEXIST)) => Ok(None),
-            (Op::AddrAdd { .. }, Some(libc::ENODEV)) => gone(format!("`{op}`: not restored, the interface is gone")),
+            (Op::AddrAdd { .. } | Op::AddrRestore { .. }, Some(libc::EEXIST)) => Ok(None),
+            (Op::AddrAdd { .. } | Op::AddrRestore { .. }, Some(libc::ENODEV)) => {
+                gone(format!("`{op}`: not restored, the interface is gone"))
+            }
             (Op::RouteDel { .. }, Some(libc::ESRCH | libc::ENODEV)) => Ok(None),
             (Op::RouteAdd { ns, route }, Some(libc::EEXIST)) => {
                 // Back already, or another route holds its place?

@@ -159,7 +159,7 @@ fn link_of(op: &Op) -> Option<(NsId, &str)> {
         Op::LinkSet { ns, dev, change } if change.name.is_none() && change.ns.is_none() => Some((ns.clone(), dev)),
         // (Not routes: a route through a link lunet made can hold the place
         // of one to be restored elsewhere, so it is deleted first, in order.)
-        Op::AddrAdd { ns, dev, .. } => Some((ns.clone(), dev)),
+        Op::AddrAdd { ns, dev, .. } | Op::AddrRestore { ns, dev, .. } => Some((ns.clone(), dev)),
         Op::Shape { ns, dev, .. } | Op::QdiscRestore { ns, dev, .. } => Some((ns.clone(), dev)),
         _ => None,
     }
@@ -356,6 +356,11 @@ impl Journal {
         self.created_ns.contains(name)
     }
 
+    /// Whether this journal made link `dev` in `ns` (and has not undone it).
+    pub fn made_link(&self, ns: &NsId, dev: &str) -> bool {
+        self.created_links.contains(&(ns.clone(), dev.to_string()))
+    }
+
     /// Whether this journal made namespace `name` and deleted it again.
     pub fn undid_ns(&self, name: &str) -> bool {
         self.undone_ns.contains(name)
@@ -548,6 +553,8 @@ fn coverer(op: &Op, seq: u64, ns_by: &HashMap<&str, u64>, link_by: &HashMap<(NsI
         Op::NsAdd { .. } | Op::NsDel { .. } | Op::Kill { .. } | Op::Spawn { .. } => None,
         Op::EtcFile { .. } | Op::EtcRemove { .. } | Op::EtcRmdir { .. } => None,
         Op::LinkSet { change, .. } if change.ns.is_some() => None,
+        // Enslaving may change the master's MAC, which its undo puts back: it runs on its own.
+        Op::LinkSet { change, .. } if matches!(change.master, Some(Some(_))) => None,
         _ => {
             if let Some(NsId::Named(n)) = op.ns() {
                 if let Some(s) = older(ns_by.get(n.as_str())) {
