@@ -459,7 +459,7 @@ impl Net {
             Op::AddrAdd { ns, dev, cidr } => {
                 if !inside {
                     let handle = self.ns(ns).await?;
-                    if addr::list(&handle, Some(dev)).await?.iter().any(|a| a.cidr == *cidr) {
+                    if self.addr_exists(&handle, dev, cidr).await? {
                         return Err(exists_error(format!(
                             "address {cidr} is already on {dev:?} in {}",
                             handle.describe()
@@ -731,6 +731,90 @@ impl Net {
             .collect())
     }
 
+    /// Whether `cidr` is on `dev`: the link's addresses are dumped once, then
+    /// kept up to date by `addr_seen` (O(1) per address added).
+    async fn addr_exists(&self, handle: &super::net::Namespace, dev: &str, cidr: &super::names::Cidr) -> Result<bool> {
+        let idx = link::index(handle, dev).await?;
+        if let Some(seen) = self
+            .addrs_seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&handle.id)
+            .and_then(|m| m.get(&idx))
+        {
+            return Ok(seen.contains(cidr));
+        }
+        let seen: HashSet<super::names::Cidr> = addr::list_saved(handle, dev)
+            .await?
+            .into_iter()
+            .map(|a| a.cidr)
+            .collect();
+        let found = seen.contains(cidr);
+        self.addrs_seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(handle.id.clone())
+            .or_default()
+            .insert(idx, seen);
+        Ok(found)
+    }
+
+    /// Keeps `addrs_seen` true to a change just made (`ok`) or tried: lunet's own
+    /// address changes update it; anything else that may add or drop
+    /// addresses (a link set down, moved or deleted, a sysctl, a namespace
+    /// deleted) makes it forget that namespace's.
+    fn addr_seen(&self, op: &Op, ok: bool) {
+        let mut seen = self.addrs_seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.is_empty() {
+            return;
+        }
+        if !ok && matches!(op, Op::AddrAdd { .. } | Op::AddrRestore { .. } | Op::AddrDel { .. }) {
+            if let Some(ns) = op.ns() {
+                seen.remove(&ns);
+            }
+            return;
+        }
+        let (ns, dev, cidr, added) = match op {
+            Op::AddrAdd { ns, dev, cidr } => (ns, dev, *cidr, true),
+            Op::AddrRestore { ns, dev, saved } => (ns, dev, saved.cidr, true),
+            Op::AddrDel { ns, dev, cidr } => (ns, dev, *cidr, false),
+            Op::RouteAdd { .. }
+            | Op::RouteDel { .. }
+            | Op::RuleAdd { .. }
+            | Op::RuleDel { .. }
+            | Op::Ipt { .. }
+            | Op::IptRestore { .. }
+            | Op::IptDropTable { .. }
+            | Op::EtcFile { .. }
+            | Op::EtcRemove { .. }
+            | Op::EtcRmdir { .. }
+            | Op::Shape { .. }
+            | Op::QdiscRestore { .. }
+            | Op::Spawn { .. }
+            | Op::Kill { .. }
+            | Op::NsAdd { .. }
+            | Op::LinkAdd { .. } => return,
+            _ => {
+                if let Some(ns) = op.ns() {
+                    seen.remove(&ns);
+                }
+                return;
+            }
+        };
+        let Some(links) = seen.get_mut(ns) else { return };
+        let Some(idx) = self.cached(ns).and_then(|h| h.ifindex(dev).ok()) else {
+            seen.remove(ns);
+            return;
+        };
+        if let Some(set) = links.get_mut(&idx) {
+            if added {
+                set.insert(cidr);
+            } else {
+                set.remove(&cidr);
+            }
+        }
+    }
+
     async fn route_exists(&self, ns: &NsId, r: &RouteSpec) -> Result<bool> {
         let v6 = r.is_ipv6();
         let table = r.table.unwrap_or(route::MAIN_TABLE);
@@ -849,6 +933,12 @@ impl Net {
     /// Executes one op against the kernel (no tracing, no journal).
     /// `checked`: an iptables append was already probed with `-C`.
     async fn execute(&self, op: &Op, checked: bool) -> Result<bool> {
+        let res = self.execute_now(op, checked).await;
+        self.addr_seen(op, res.is_ok());
+        res
+    }
+
+    async fn execute_now(&self, op: &Op, checked: bool) -> Result<bool> {
         // The kernel drops routes along with these: what was seen of that namespace is stale.
         let drops_routes = match op {
             Op::LinkDel { .. } | Op::AddrDel { .. } | Op::NsDel { .. } => true,

@@ -206,6 +206,10 @@ pub struct Net {
     /// one dump and kept up to date with lunet's own changes: the look before a
     /// route is added costs O(1), not a dump of the table.
     pub(super) routes_seen: Mutex<HashMap<(NsId, u32, bool), std::collections::HashSet<super::names::Dest>>>,
+    /// The addresses of each link (namespace → ifindex → addresses) lunet looked
+    /// at before adding one, learned with one dump and kept up to date with
+    /// lunet's own changes: adding many addresses to one link costs O(1) each.
+    pub(super) addrs_seen: Mutex<HashMap<NsId, HashMap<u32, std::collections::HashSet<super::names::Cidr>>>>,
     /// See `ipv6_default`.
     ipv6: std::sync::atomic::AtomicBool,
     /// The first step of the transaction under way, if any.
@@ -253,6 +257,7 @@ impl Net {
             txn: Mutex::new(None),
             ipv6: std::sync::atomic::AtomicBool::new(true),
             routes_seen: Mutex::new(HashMap::new()),
+            addrs_seen: Mutex::new(HashMap::new()),
             spare: Mutex::new(None),
             adds: std::sync::atomic::AtomicU64::new(0),
         })
