@@ -244,3 +244,26 @@ fn many_addresses_on_a_users_link_cost_o1_each_and_a_users_own_stays_his() {
     sb.down(&run);
     assert_eq!(addrs(&sb, None, "uv0"), vec!["10.200.0.1/32", "10.201.0.1/32"]);
 }
+
+#[test]
+fn a_bridge_made_again_by_the_user_keeps_its_own_mac() {
+    let sb = Sandbox::new();
+    sb.sh("ip link add ubr type bridge && ip link add up0 type veth peer name up1");
+    let path = sb.write(
+        "br.lua",
+        r#"return net.scenario { name = "br", setup = function()
+             net.host:link("up0"):set { master = "ubr" }
+           end }"#,
+    );
+    sb.up(path.to_str().unwrap(), &[]);
+    sb.sh("ip link del ubr && ip link add ubr type bridge");
+    let mac = sb.link_json(None, "ubr")["address"].clone();
+    let o = sb.lunet(&["down", "br"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("left alone"), "{}", text(&o));
+    assert_eq!(
+        sb.link_json(None, "ubr")["address"],
+        mac,
+        "the user's new bridge got the old one's MAC"
+    );
+}

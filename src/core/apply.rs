@@ -255,7 +255,14 @@ impl Net {
                 out.push(Check::Ns { ns: ns.clone(), id });
             }
         }
-        if let Some((ns, dev)) = dev {
+        let mut devs: Vec<(NsId, String)> = dev.into_iter().collect();
+        // The master whose MAC the undo may put back (see `master_mac`).
+        if let Op::LinkSet { ns, change, .. } = op {
+            if let Some(Some(m)) = &change.master {
+                devs.push((change.ns.clone().unwrap_or_else(|| ns.clone()), m.clone()));
+            }
+        }
+        for (ns, dev) in devs {
             if let Some(index) = self.ns(&ns).await.ok().and_then(|h| h.ifindex(&dev).ok()) {
                 out.push(Check::Link { ns, dev, index });
             }
