@@ -43,6 +43,11 @@ fn a_namespace_and_veth_made_again_by_the_user_survive_down() {
     sb.up(lab.to_str().unwrap(), &[]);
     // The user deletes both and makes their own of the same names, with the same addresses and routes.
     sb.sh("ip netns del a && ip netns add a");
+    // The kernel frees the old namespace, and the veth pair with it, in the background.
+    assert!(
+        sb.ok("for i in $(seq 500); do ip link show d0 >/dev/null 2>&1 || exit 0; sleep 0.01; done; exit 1"),
+        "d0 never went with its namespace"
+    );
     let pid = sb.sleeper_in("a");
     sb.sh(
         "ip link add d0 type veth peer name e0 netns a && ip addr add 10.1.0.1/24 dev d0 && ip link set d0 up && \
@@ -253,6 +258,7 @@ fn a_bridge_made_again_by_the_user_keeps_its_own_mac() {
         "br.lua",
         r#"return net.scenario { name = "br", setup = function()
              net.host:link("up0"):set { master = "ubr" }
+             net.host:veth("lv0", "lv1", { master = "ubr" })
            end }"#,
     );
     sb.up(path.to_str().unwrap(), &[]);
@@ -260,7 +266,8 @@ fn a_bridge_made_again_by_the_user_keeps_its_own_mac() {
     let mac = sb.link_json(None, "ubr")["address"].clone();
     let o = sb.lunet(&["down", "br"]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("left alone"), "{}", text(&o));
+    assert_eq!(text(&o).matches("left alone").count(), 2, "{}", text(&o));
+    assert!(!sb.has_link(None, "lv0"), "lunet's own veth stayed");
     assert_eq!(
         sb.link_json(None, "ubr")["address"],
         mac,

@@ -73,6 +73,16 @@ fn crash() {
     let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
 }
 
+/// What the identity checks of a step say (see `Net::stranger`).
+enum Verdict {
+    /// Undo it.
+    Undo,
+    /// Leave it alone, with this note.
+    Leave(String),
+    /// Undo it without the MAC restores of these masters (namespace, name, note).
+    Without(Vec<(NsId, String, String)>),
+}
+
 /// What an undo walk did and could not do.
 #[derive(Debug, Default)]
 pub struct UndoReport {
@@ -255,16 +265,31 @@ impl Net {
                 out.push(Check::Ns { ns: ns.clone(), id });
             }
         }
-        let mut devs: Vec<(NsId, String)> = dev.into_iter().collect();
-        // The master whose MAC the undo may put back (see `master_mac`).
-        if let Op::LinkSet { ns, change, .. } = op {
-            if let Some(Some(m)) = &change.master {
-                devs.push((change.ns.clone().unwrap_or_else(|| ns.clone()), m.clone()));
+        let mut devs: Vec<(NsId, String, bool)> = dev.into_iter().map(|(n, d)| (n, d, false)).collect();
+        // The master whose MAC the undo may put back (see `master_mac`): for a
+        // port of the user's, a new master of that name means the whole step
+        // is not lunet's to undo; lunet's own new link is deleted anyway.
+        match op {
+            Op::LinkSet { ns, change, .. } => {
+                if let Some(Some(m)) = &change.master {
+                    devs.push((change.ns.clone().unwrap_or_else(|| ns.clone()), m.clone(), false));
+                }
             }
+            Op::LinkAdd { ns, link } => {
+                if let Some(m) = &link.master {
+                    devs.push((ns.clone(), m.clone(), true));
+                }
+            }
+            _ => {}
         }
-        for (ns, dev) in devs {
+        for (ns, dev, only_mac) in devs {
             if let Some(index) = self.ns(&ns).await.ok().and_then(|h| h.ifindex(&dev).ok()) {
-                out.push(Check::Link { ns, dev, index });
+                out.push(Check::Link {
+                    ns,
+                    dev,
+                    index,
+                    only_mac,
+                });
             }
         }
         out
@@ -320,7 +345,8 @@ impl Net {
     /// object passes (the undo itself finds it gone and says so). The host
     /// namespace not being the one the change was made in is an error: lunet
     /// runs elsewhere now, and the step is left for a `down` from there.
-    async fn stranger(&self, step: &UndoStep) -> Result<Option<String>> {
+    async fn stranger(&self, step: &UndoStep) -> Result<Verdict> {
+        let mut drop = vec![];
         for c in &step.checks {
             match c {
                 Check::Ns { ns, id } => match self.current_ns_id(ns).await? {
@@ -331,7 +357,7 @@ impl Net {
                                  run `lunet down` from that one",
                                 step.op
                             ))),
-                            NsId::Named(n) => Ok(Some(format!(
+                            NsId::Named(n) => Ok(Verdict::Leave(format!(
                                 "`{}`: left alone, namespace {n:?} is another one now (deleted and made again outside lunet)",
                                 step.op
                             ))),
@@ -339,7 +365,12 @@ impl Net {
                     }
                     _ => {}
                 },
-                Check::Link { ns, dev, index } => {
+                Check::Link {
+                    ns,
+                    dev,
+                    index,
+                    only_mac,
+                } => {
                     let h = match self.ns(ns).await {
                         Ok(h) => h,
                         Err(e) if e.errno() == Some(libc::ENOENT) => continue,
@@ -347,12 +378,16 @@ impl Net {
                     };
                     match h.ifindex(dev) {
                         Ok(now) if now != *index => {
-                            return Ok(Some(format!(
+                            let note = format!(
                                 "`{}`: left alone, interface {dev:?} in {} is another one now \
                                  (deleted and made again, or renamed, outside lunet)",
                                 step.op,
                                 super::net::describe(ns)
-                            )))
+                            );
+                            if !*only_mac {
+                                return Ok(Verdict::Leave(note));
+                            }
+                            drop.push((ns.clone(), dev.clone(), note));
                         }
                         Err(e) if e.errno() != Some(libc::ENODEV) => return Err(e),
                         _ => {}
@@ -360,7 +395,10 @@ impl Net {
                 }
             }
         }
-        Ok(None)
+        Ok(match drop.is_empty() {
+            true => Verdict::Undo,
+            false => Verdict::Without(drop),
+        })
     }
 
     /// Records how a journaled change ended: the one place outcomes are written
@@ -1341,8 +1379,26 @@ impl Net {
             // A name is not an identity: a same-named stranger is left alone
             // (lunet's own object is gone, and what was inside it with it).
             match self.stranger(step).await {
-                Ok(None) => {}
-                Ok(Some(note)) => {
+                Ok(Verdict::Undo) => {}
+                Ok(Verdict::Without(drop)) => {
+                    // Only the MAC restore of a master made again by the user is left out.
+                    let mut s = step.clone();
+                    s.ops.retain(|o| {
+                        !matches!(o, Op::LinkSet { ns, dev, change }
+                            if change.mac.is_some() && drop.iter().any(|(n, d, _)| n == ns && d == dev))
+                    });
+                    report.notes.extend(drop.into_iter().map(|(_, _, note)| note));
+                    if self.undo_step(&s, &quiet, &mut report).await {
+                        undone.insert(s.seq);
+                    }
+                    walked += 1;
+                    if self.faults.crash_undo == Some(walked) {
+                        crash();
+                    }
+                    i += 1;
+                    continue;
+                }
+                Ok(Verdict::Leave(note)) => {
                     if !step.ops.iter().any(|o| quiet.contains(&gone_key(o))) {
                         report.notes.push(note);
                     }

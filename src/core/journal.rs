@@ -76,7 +76,15 @@ pub enum Check {
     /// cookie: never reused, unlike the nsfs inode number).
     Ns { ns: NsId, id: u64 },
     /// The link of that name in `ns` is still the one with this ifindex.
-    Link { ns: NsId, dev: String, index: u32 },
+    /// `only_mac`: if not, only the step's MAC restore of that link is left
+    /// out (a master whose MAC lunet puts back), not the whole step.
+    Link {
+        ns: NsId,
+        dev: String,
+        index: u32,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        only_mac: bool,
+    },
 }
 
 fn is_zero(n: &u64) -> bool {
