@@ -130,10 +130,12 @@ fn a_journal_written_before_identities_were_recorded_is_undone_by_name() {
     );
     sb.up(lab.to_str().unwrap(), &[]);
     // Strip the identity fields, as an older lunet wrote the journal.
-    sb.sh(
-        "f=/run/lunet/lab.journal; sed -e 's/,\"checks\":\\[[^]]*\\]//' $f > /tmp/j && cat /tmp/j > $f && \
+    let tmp = sb.dir.path().join("old.journal");
+    sb.sh(&format!(
+        "f=/run/lunet/lab.journal; sed -e 's/,\"checks\":\\[[^]]*\\]//' $f > {t} && cat {t} > $f && \
          ! grep -q checks $f",
-    );
+        t = tmp.display()
+    ));
     let o = sb.lunet(&["down", "lab"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(sb.netns_list().is_empty());
