@@ -11,11 +11,12 @@
 //! when lunet looked first and saw the object was not there.
 
 use std::collections::HashSet;
+use std::os::unix::fs::MetadataExt;
 use std::time::Duration;
 
 use super::error::{Error, Result};
 use super::firewall::{self, IptChange, IptCmd};
-use super::journal::UndoStep;
+use super::journal::{Check, UndoStep};
 use super::names::{parse_mac, Dest};
 use super::net::Net;
 use super::netns::{self, NsId};
@@ -70,6 +71,16 @@ impl Faults {
 
 fn crash() {
     let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+}
+
+/// What the identity checks of a step say (see `Net::stranger`).
+enum Verdict {
+    /// Undo it.
+    Undo,
+    /// Leave it alone, with this note.
+    Leave(String),
+    /// Undo it without the MAC restores of these masters (namespace, name, note).
+    Without(Vec<(NsId, String, String)>),
 }
 
 /// What an undo walk did and could not do.
@@ -158,9 +169,13 @@ impl Net {
 
     /// Writes an intent; injected failures and crashes happen here.
     pub(super) fn journal_intent(&self, op: &Op, undo: Vec<Op>, maybe_theirs: bool) -> Result<u64> {
+        self.journal_intent_checked(op, undo, maybe_theirs, vec![])
+    }
+
+    fn journal_intent_checked(&self, op: &Op, undo: Vec<Op>, maybe_theirs: bool, checks: Vec<Check>) -> Result<u64> {
         self.faults.crash_if(self.mark() + 1, CrashAt::Before);
         let group = self.txn.lock().unwrap_or_else(|e| e.into_inner()).unwrap_or(0);
-        let seq = self.journal(|j| j.intent_in(op, undo, maybe_theirs, group))?;
+        let seq = self.journal(|j| j.intent_checked(op, undo, maybe_theirs, group, checks))?;
         if self.faults.fail_step == Some(seq) {
             let e = Error::new(format!("injected failure at step {seq} (LUNET_FAIL_STEP)"));
             self.journal(|j| j.failed(seq, &e))?;
@@ -200,20 +215,210 @@ impl Net {
         let Some(prep) = self.prepare(op, inside).await? else {
             return Ok(false);
         };
-        let seq = self.journal_intent(op, prep.undo, prep.maybe_theirs)?;
+        let before = self.checks(op, false).await;
+        let seq = self.journal_intent_checked(op, prep.undo, prep.maybe_theirs, before)?;
         let res = self.execute(op, true).await;
         self.faults_after(seq);
-        self.journal_outcome(seq, res.as_ref().copied())?;
+        let after = match res {
+            Ok(_) => self.checks(op, true).await,
+            Err(_) => vec![],
+        };
+        self.journal_outcome_checked(seq, res.as_ref().copied(), after)?;
         res
+    }
+
+    /// What identifies the objects the undo of `op` acts on: the namespaces by
+    /// their id, the link by its ifindex. `after`: as the change left them
+    /// (what it made, where it moved or renamed a link); before it, only what
+    /// the change itself does not alter. Best effort: what cannot be read is
+    /// not checked (undo then goes by name, as journals without checks do).
+    async fn checks(&self, op: &Op, after: bool) -> Vec<Check> {
+        let mut out = vec![];
+        let (places, dev): (Vec<NsId>, Option<(NsId, String)>) = match op {
+            Op::NsAdd { name, .. } if after => (vec![NsId::Named(name.clone())], None),
+            Op::LinkAdd { ns, link } => (vec![ns.clone()], after.then(|| (ns.clone(), link.name.clone()))),
+            Op::LinkSet { ns, dev, change } => {
+                let target = change.ns.clone().unwrap_or_else(|| ns.clone());
+                let name = change.name.clone().unwrap_or_else(|| dev.clone());
+                let same = target == *ns && name == *dev;
+                let mut places = vec![ns.clone()];
+                if target != *ns {
+                    places.push(target.clone());
+                }
+                (places, (after || same).then_some((target, name)))
+            }
+            Op::AddrAdd { ns, dev, .. }
+            | Op::AddrDel { ns, dev, .. }
+            | Op::AddrRestore { ns, dev, .. }
+            | Op::Shape { ns, dev, .. }
+            | Op::QdiscRestore { ns, dev, .. } => (vec![ns.clone()], Some((ns.clone(), dev.clone()))),
+            Op::RouteAdd { ns, route } | Op::RouteDel { ns, route } => {
+                (vec![ns.clone()], route.dev.clone().map(|d| (ns.clone(), d)))
+            }
+            Op::RuleAdd { ns, .. }
+            | Op::RuleDel { ns, .. }
+            | Op::Sysctl { ns, .. }
+            | Op::Ipt { ns, .. }
+            | Op::IptRestore { ns, .. } => (vec![ns.clone()], None),
+            _ => (vec![], None),
+        };
+        for ns in &places {
+            if let Some(id) = self.ns(ns).await.ok().and_then(|h| h.cookie()) {
+                out.push(Check::Ns { ns: ns.clone(), id });
+            }
+        }
+        let mut devs: Vec<(NsId, String, bool)> = dev.into_iter().map(|(n, d)| (n, d, false)).collect();
+        // The master whose MAC the undo may put back (see `master_mac`): for a
+        // port of the user's, a new master of that name means the whole step
+        // is not lunet's to undo; lunet's own new link is deleted anyway.
+        match op {
+            Op::LinkSet { ns, change, .. } => {
+                if let Some(Some(m)) = &change.master {
+                    devs.push((change.ns.clone().unwrap_or_else(|| ns.clone()), m.clone(), false));
+                }
+            }
+            Op::LinkAdd { ns, link } => {
+                if let Some(m) = &link.master {
+                    devs.push((ns.clone(), m.clone(), true));
+                }
+            }
+            _ => {}
+        }
+        for (ns, dev, only_mac) in devs {
+            if let Some(index) = self.ns(&ns).await.ok().and_then(|h| h.ifindex(&dev).ok()) {
+                out.push(Check::Link {
+                    ns,
+                    dev,
+                    index,
+                    only_mac,
+                });
+            }
+        }
+        out
+    }
+
+    /// The id of the namespace now known by `id`'s name (None: there is none).
+    /// A cached handle of another namespace of that name is dropped.
+    async fn current_ns_id(&self, id: &NsId) -> Result<Option<u64>> {
+        let now = match id {
+            NsId::Host => return Ok(self.ns(id).await?.cookie()),
+            NsId::Named(n) => {
+                // The handle lunet holds keeps its namespace alive, so no other one can have its
+                // inode meanwhile: the same inode at the path is the same namespace (no fd needed,
+                // which matters when a rollback runs because lunet ran out of them).
+                let at_path = match std::fs::metadata(netns::path(n)) {
+                    Ok(m) => (m.dev(), m.ino()),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                    Err(e) => return Err(Error::io(format!("stat namespace {n:?}"), e)),
+                };
+                if let Some(h) = self.cached(id) {
+                    if let (Ok(m), Some(c)) = (h.file.metadata(), h.cookie()) {
+                        if (m.dev(), m.ino()) == at_path {
+                            return Ok(Some(c));
+                        }
+                    }
+                }
+                match netns::open(n) {
+                    Ok(f) => netns::id_of(&f),
+                    Err(e) if e.errno() == Some(libc::ENOENT) => return Ok(None),
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        let cached = self.cached(id).and_then(|h| h.cookie());
+        match now {
+            Some(now) => {
+                if cached.is_some_and(|c| c != now) {
+                    self.forget(id);
+                }
+                Ok(Some(now))
+            }
+            // A kernel without NS_GET_ID: a fresh handle's socket tells.
+            None => {
+                self.forget(id);
+                Ok(self.ns(id).await?.cookie())
+            }
+        }
+    }
+
+    /// Whether a step's undo would act on a stranger: a namespace or link of
+    /// the same name that is not the one lunet made or changed (the user
+    /// deleted it and made another). `Some(note)`: leave it alone. A missing
+    /// object passes (the undo itself finds it gone and says so). The host
+    /// namespace not being the one the change was made in is an error: lunet
+    /// runs elsewhere now, and the step is left for a `down` from there.
+    async fn stranger(&self, step: &UndoStep) -> Result<Verdict> {
+        let mut drop = vec![];
+        for c in &step.checks {
+            match c {
+                Check::Ns { ns, id } => match self.current_ns_id(ns).await? {
+                    Some(now) if now != *id => {
+                        return match ns {
+                            NsId::Host => Err(Error::new(format!(
+                                "`{}` was made in another network namespace than the one lunet runs in now: \
+                                 run `lunet down` from that one",
+                                step.op
+                            ))),
+                            NsId::Named(n) => Ok(Verdict::Leave(format!(
+                                "`{}`: left alone, namespace {n:?} is another one now (deleted and made again outside lunet)",
+                                step.op
+                            ))),
+                        };
+                    }
+                    _ => {}
+                },
+                Check::Link {
+                    ns,
+                    dev,
+                    index,
+                    only_mac,
+                } => {
+                    let h = match self.ns(ns).await {
+                        Ok(h) => h,
+                        Err(e) if e.errno() == Some(libc::ENOENT) => continue,
+                        Err(e) => return Err(e),
+                    };
+                    match h.ifindex(dev) {
+                        Ok(now) if now != *index => {
+                            let note = format!(
+                                "`{}`: left alone, interface {dev:?} in {} is another one now \
+                                 (deleted and made again, or renamed, outside lunet)",
+                                step.op,
+                                super::net::describe(ns)
+                            );
+                            if !*only_mac {
+                                return Ok(Verdict::Leave(note));
+                            }
+                            drop.push((ns.clone(), dev.clone(), note));
+                        }
+                        Err(e) if e.errno() != Some(libc::ENODEV) => return Err(e),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        Ok(match drop.is_empty() {
+            true => Verdict::Undo,
+            false => Verdict::Without(drop),
+        })
     }
 
     /// Records how a journaled change ended: the one place outcomes are written
     /// (for `apply`, spawns and batched deletes alike); a change made counts
     /// for progress.
     pub(super) fn journal_outcome(&self, seq: u64, outcome: std::result::Result<bool, &Error>) -> Result<()> {
+        self.journal_outcome_checked(seq, outcome, vec![])
+    }
+
+    fn journal_outcome_checked(
+        &self,
+        seq: u64,
+        outcome: std::result::Result<bool, &Error>,
+        checks: Vec<Check>,
+    ) -> Result<()> {
         match outcome {
             Ok(changed) => {
-                self.journal(|j| j.done(seq, changed))?;
+                self.journal(|j| j.done_checked(seq, changed, checks))?;
                 let n = self.made.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                 (self.progress)(super::net::Progress::Made(n));
             }
@@ -288,16 +493,20 @@ impl Net {
                         }
                     }
                 }
-                undo(vec![Op::LinkDel {
+                let mut ops = vec![Op::LinkDel {
                     ns: ns.clone(),
                     dev: link.name.clone(),
-                }])
+                }];
+                if let Some(m) = &link.master {
+                    ops.extend(self.master_mac(ns, m).await?);
+                }
+                undo(ops)
             }
             Op::LinkSet { ns, dev, change } => undo(self.link_undo(ns, dev, change, inside).await?),
             Op::AddrAdd { ns, dev, cidr } => {
                 if !inside {
                     let handle = self.ns(ns).await?;
-                    if addr::list(&handle, Some(dev)).await?.iter().any(|a| a.cidr == *cidr) {
+                    if self.addr_exists(&handle, dev, cidr).await? {
                         return Err(exists_error(format!(
                             "address {cidr} is already on {dev:?} in {}",
                             handle.describe()
@@ -311,10 +520,25 @@ impl Net {
                 }])
             }
             Op::AddrDel { ns, dev, cidr } => {
-                let mut ops = vec![Op::AddrAdd {
-                    ns: ns.clone(),
-                    dev: dev.clone(),
-                    cidr: *cidr,
+                // An address of the user's comes back with every attribute it has now.
+                let saved = match inside {
+                    true => None,
+                    false => addr::list_saved(&*self.ns(ns).await?, dev)
+                        .await?
+                        .into_iter()
+                        .find(|a| a.cidr == *cidr),
+                };
+                let mut ops = vec![match saved {
+                    Some(saved) => Op::AddrRestore {
+                        ns: ns.clone(),
+                        dev: dev.clone(),
+                        saved,
+                    },
+                    None => Op::AddrAdd {
+                        ns: ns.clone(),
+                        dev: dev.clone(),
+                        cidr: *cidr,
+                    },
                 }];
                 // The kernel drops the routes that need this address: put them back too.
                 if !inside {
@@ -472,12 +696,38 @@ impl Net {
                 }
             }
             Op::QdiscRestore { .. } => Err(Error::new("a qdisc is only restored by undo")),
+            Op::AddrRestore { .. } => Err(Error::new("an address is only restored by undo")),
             // Deleting is not undone: what was deleted cannot be rebuilt exactly.
             Op::NsDel { .. } | Op::LinkDel { .. } | Op::Kill { .. } | Op::EtcRmdir { .. } | Op::IptDropTable { .. } => {
                 undo(vec![])
             }
             Op::Spawn { .. } => Err(Error::new("a spawn is started by Net::spawn")),
         }
+    }
+
+    /// A bridge takes the MAC of its ports (and ends with 00:00:00:00:00:00
+    /// when the last one leaves) unless its MAC was set: when lunet enslaves a
+    /// port to a master it did not make, the master's MAC now, put back (only
+    /// if it changed) once the port is gone again.
+    async fn master_mac(&self, ns: &NsId, master: &str) -> Result<Option<Op>> {
+        if self.journal(|j| j.made_link(ns, master)) {
+            return Ok(None);
+        }
+        let h = self.ns(ns).await?;
+        let Ok(now) = link::state(&h, master, false).await else {
+            return Ok(None); // no such master: the change itself says so
+        };
+        Ok(match now.mac.as_deref().map(parse_mac) {
+            Some(Ok(mac)) => Some(Op::LinkSet {
+                ns: ns.clone(),
+                dev: master.to_string(),
+                change: LinkChange {
+                    mac: Some(mac),
+                    ..Default::default()
+                },
+            }),
+            _ => None,
+        })
     }
 
     /// If the (nft) table behind `table` does not exist yet, lunet's first
@@ -574,6 +824,90 @@ impl Net {
             .collect())
     }
 
+    /// Whether `cidr` is on `dev`: the link's addresses are dumped once, then
+    /// kept up to date by `addr_seen` (O(1) per address added).
+    async fn addr_exists(&self, handle: &super::net::Namespace, dev: &str, cidr: &super::names::Cidr) -> Result<bool> {
+        let idx = link::index(handle, dev).await?;
+        if let Some(seen) = self
+            .addrs_seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&handle.id)
+            .and_then(|m| m.get(&idx))
+        {
+            return Ok(seen.contains(cidr));
+        }
+        let seen: HashSet<super::names::Cidr> = addr::list_saved(handle, dev)
+            .await?
+            .into_iter()
+            .map(|a| a.cidr)
+            .collect();
+        let found = seen.contains(cidr);
+        self.addrs_seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(handle.id.clone())
+            .or_default()
+            .insert(idx, seen);
+        Ok(found)
+    }
+
+    /// Keeps `addrs_seen` true to a change just made (`ok`) or tried: lunet's own
+    /// address changes update it; anything else that may add or drop
+    /// addresses (a link set down, moved or deleted, a sysctl, a namespace
+    /// deleted) makes it forget that namespace's.
+    fn addr_seen(&self, op: &Op, ok: bool) {
+        let mut seen = self.addrs_seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.is_empty() {
+            return;
+        }
+        if !ok && matches!(op, Op::AddrAdd { .. } | Op::AddrRestore { .. } | Op::AddrDel { .. }) {
+            if let Some(ns) = op.ns() {
+                seen.remove(&ns);
+            }
+            return;
+        }
+        let (ns, dev, cidr, added) = match op {
+            Op::AddrAdd { ns, dev, cidr } => (ns, dev, *cidr, true),
+            Op::AddrRestore { ns, dev, saved } => (ns, dev, saved.cidr, true),
+            Op::AddrDel { ns, dev, cidr } => (ns, dev, *cidr, false),
+            Op::RouteAdd { .. }
+            | Op::RouteDel { .. }
+            | Op::RuleAdd { .. }
+            | Op::RuleDel { .. }
+            | Op::Ipt { .. }
+            | Op::IptRestore { .. }
+            | Op::IptDropTable { .. }
+            | Op::EtcFile { .. }
+            | Op::EtcRemove { .. }
+            | Op::EtcRmdir { .. }
+            | Op::Shape { .. }
+            | Op::QdiscRestore { .. }
+            | Op::Spawn { .. }
+            | Op::Kill { .. }
+            | Op::NsAdd { .. }
+            | Op::LinkAdd { .. } => return,
+            _ => {
+                if let Some(ns) = op.ns() {
+                    seen.remove(&ns);
+                }
+                return;
+            }
+        };
+        let Some(links) = seen.get_mut(ns) else { return };
+        let Some(idx) = self.cached(ns).and_then(|h| h.ifindex(dev).ok()) else {
+            seen.remove(ns);
+            return;
+        };
+        if let Some(set) = links.get_mut(&idx) {
+            if added {
+                set.insert(cidr);
+            } else {
+                set.remove(&cidr);
+            }
+        }
+    }
+
     async fn route_exists(&self, ns: &NsId, r: &RouteSpec) -> Result<bool> {
         let v6 = r.is_ipv6();
         let table = r.table.unwrap_or(route::MAIN_TABLE);
@@ -646,21 +980,44 @@ impl Net {
             dev: change.name.clone().unwrap_or_else(|| dev.to_string()),
             change: old,
         }];
+        if let Some(Some(m)) = &change.master {
+            ops.extend(self.master_mac(change.ns.as_ref().unwrap_or(ns), m).await?);
+        }
         if !inside && (moving || going_down) {
-            let addrs = addr::list(&handle, Some(dev)).await?;
+            let addrs = addr::list_saved(&handle, dev).await?;
             for a in addrs {
                 let link_local = matches!(a.cidr.addr, std::net::IpAddr::V6(v) if v.segments()[0] & 0xffc0 == 0xfe80);
                 if link_local || (!moving && !a.cidr.is_ipv6()) {
                     continue;
                 }
-                ops.push(Op::AddrAdd {
+                ops.push(Op::AddrRestore {
                     ns: ns.clone(),
                     dev: dev.to_string(),
-                    cidr: a.cidr,
+                    saved: a,
                 });
             }
             for v6 in [false, true] {
                 ops.extend(self.routes_through(ns, dev, v6).await?);
+            }
+        }
+        // A link moved to another namespace loses its root qdisc (the kernel
+        // attaches its default one there): the one it had comes back with it.
+        if !inside && moving {
+            let idx = link::index(&handle, dev).await?;
+            if let Some(r) = qdisc::root(&handle, idx).await?.filter(|r| !r.is_default()) {
+                if let Some(why) = r.unrestorable() {
+                    return Err(Error::new(format!(
+                        "{dev:?} in {} has {why}, which the move would drop and lunet could not put back \
+                         exactly: remove it first (`{} qdisc del dev {dev} root`)",
+                        handle.describe(),
+                        qdisc::tc(ns)
+                    )));
+                }
+                ops.push(Op::QdiscRestore {
+                    ns: ns.clone(),
+                    dev: dev.to_string(),
+                    saved: r.saved,
+                });
             }
         }
         Ok(ops)
@@ -669,6 +1026,12 @@ impl Net {
     /// Executes one op against the kernel (no tracing, no journal).
     /// `checked`: an iptables append was already probed with `-C`.
     async fn execute(&self, op: &Op, checked: bool) -> Result<bool> {
+        let res = self.execute_now(op, checked).await;
+        self.addr_seen(op, res.is_ok());
+        res
+    }
+
+    async fn execute_now(&self, op: &Op, checked: bool) -> Result<bool> {
         // The kernel drops routes along with these: what was seen of that namespace is stale.
         let drops_routes = match op {
             Op::LinkDel { .. } | Op::AddrDel { .. } | Op::NsDel { .. } => true,
@@ -706,6 +1069,7 @@ impl Net {
             Op::LinkDel { ns, dev } => link::del(&*self.ns(ns).await?, dev).await?,
             Op::AddrAdd { ns, dev, cidr } => addr::add(&*self.ns(ns).await?, dev, cidr).await?,
             Op::AddrDel { ns, dev, cidr } => addr::del(&*self.ns(ns).await?, dev, cidr).await?,
+            Op::AddrRestore { ns, dev, saved } => addr::restore(&*self.ns(ns).await?, dev, saved).await?,
             Op::RouteAdd { ns, route } => {
                 route::add(&*self.ns(ns).await?, route).await?;
                 self.route_seen(ns, route, true);
@@ -825,6 +1189,22 @@ impl Net {
             Op::NsDel { name } if !netns::path(name).exists() => {
                 return gone(format!("namespace {name:?} was already gone"));
             }
+            // A MAC already back is not set again (setting it fixes it: a bridge then no longer follows its ports).
+            Op::LinkSet { ns, dev, change }
+                if change.mac.is_some()
+                    && *change
+                        == LinkChange {
+                            mac: change.mac,
+                            ..Default::default()
+                        } =>
+            {
+                let h = self.ns(ns).await?;
+                if let (Ok(now), Some(m)) = (link::state(&h, dev, false).await, &change.mac) {
+                    if now.mac.as_deref() == Some(super::names::format_mac(m).as_str()) {
+                        return Ok(None);
+                    }
+                }
+            }
             Op::Sysctl {
                 ns,
                 key,
@@ -915,8 +1295,10 @@ impl Net {
                 super::net::describe(ns)
             )),
             (Op::AddrDel { .. }, Some(libc::EADDRNOTAVAIL | libc::ENODEV)) => Ok(None),
-            (Op::AddrAdd { .. }, Some(libc::EEXIST)) => Ok(None),
-            (Op::AddrAdd { .. }, Some(libc::ENODEV)) => gone(format!("`{op}`: not restored, the interface is gone")),
+            (Op::AddrAdd { .. } | Op::AddrRestore { .. }, Some(libc::EEXIST)) => Ok(None),
+            (Op::AddrAdd { .. } | Op::AddrRestore { .. }, Some(libc::ENODEV)) => {
+                gone(format!("`{op}`: not restored, the interface is gone"))
+            }
             (Op::RouteDel { .. }, Some(libc::ESRCH | libc::ENODEV)) => Ok(None),
             (Op::RouteAdd { ns, route }, Some(libc::EEXIST)) => {
                 // Back already, or another route holds its place?
@@ -1057,6 +1439,43 @@ impl Net {
                 self.record_undone(step.seq, &mut report);
                 i += 1;
                 continue;
+            }
+            // A name is not an identity: a same-named stranger is left alone
+            // (lunet's own object is gone, and what was inside it with it).
+            match self.stranger(step).await {
+                Ok(Verdict::Undo) => {}
+                Ok(Verdict::Without(drop)) => {
+                    // Only the MAC restore of a master made again by the user is left out.
+                    let mut s = step.clone();
+                    s.ops.retain(|o| {
+                        !matches!(o, Op::LinkSet { ns, dev, change }
+                            if change.mac.is_some() && drop.iter().any(|(n, d, _)| n == ns && d == dev))
+                    });
+                    report.notes.extend(drop.into_iter().map(|(_, _, note)| note));
+                    if self.undo_step(&s, &quiet, &mut report).await {
+                        undone.insert(s.seq);
+                    }
+                    walked += 1;
+                    if self.faults.crash_undo == Some(walked) {
+                        crash();
+                    }
+                    i += 1;
+                    continue;
+                }
+                Ok(Verdict::Leave(note)) => {
+                    if !step.ops.iter().any(|o| quiet.contains(&gone_key(o))) {
+                        report.notes.push(note);
+                    }
+                    self.record_undone(step.seq, &mut report);
+                    undone.insert(step.seq);
+                    i += 1;
+                    continue;
+                }
+                Err(e) => {
+                    report.errors.push(e.reword(format!("undo `{}`: {e}", step.op)));
+                    i += 1;
+                    continue;
+                }
             }
             // Namespaces go last, all in one batch: deleting one never has to
             // wait for another step, while the kernel, once they are unmounted,

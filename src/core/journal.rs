@@ -20,6 +20,8 @@ use super::error::{Error, Result};
 use super::netns::NsId;
 use super::op::{LinkKind, Op};
 
+// A record lives only while it is written or read: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum Record {
@@ -37,10 +39,18 @@ enum Record {
         /// takes back a whole call (`net.ns.add` is the namespace and its `lo`).
         #[serde(default, skip_serializing_if = "is_zero")]
         group: u64,
+        /// What the undo acts on, as it was before the change (journals
+        /// written before lunet recorded identities have none).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        checks: Vec<Check>,
     },
     Done {
         seq: u64,
         changed: bool,
+        /// What the undo acts on, as the change left it (what it made: a
+        /// namespace's id, a link's ifindex); replaces the intent's checks.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        checks: Vec<Check>,
     },
     Failed {
         seq: u64,
@@ -53,6 +63,27 @@ enum Record {
     },
     Undone {
         seq: u64,
+    },
+}
+
+/// What identifies an object an undo acts on, beyond its name: a name is not
+/// an identity (the user may delete lunet's namespace or link and make another
+/// of the same name). Undo acts only where every check of its step holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Check {
+    /// The namespace is still the one with this id (`NS_GET_ID`, the netns
+    /// cookie: never reused, unlike the nsfs inode number).
+    Ns { ns: NsId, id: u64 },
+    /// The link of that name in `ns` is still the one with this ifindex.
+    /// `only_mac`: if not, only the step's MAC restore of that link is left
+    /// out (a master whose MAC lunet puts back), not the whole step.
+    Link {
+        ns: NsId,
+        dev: String,
+        index: u32,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        only_mac: bool,
     },
 }
 
@@ -80,6 +111,8 @@ pub struct Entry {
     pub maybe_theirs: bool,
     /// The first step of the call this one belongs to.
     pub group: u64,
+    /// What the undo acts on (see `Check`).
+    pub checks: Vec<Check>,
 }
 
 /// One step of an undo walk.
@@ -95,6 +128,8 @@ pub struct UndoStep {
     pub covered_by: Option<u64>,
     /// An unfinished create of an object lunet could not prove it made: left alone.
     pub leave: bool,
+    /// The undo acts only where these hold (see `Check`).
+    pub checks: Vec<Check>,
 }
 
 pub struct Journal {
@@ -132,7 +167,7 @@ fn link_of(op: &Op) -> Option<(NsId, &str)> {
         Op::LinkSet { ns, dev, change } if change.name.is_none() && change.ns.is_none() => Some((ns.clone(), dev)),
         // (Not routes: a route through a link lunet made can hold the place
         // of one to be restored elsewhere, so it is deleted first, in order.)
-        Op::AddrAdd { ns, dev, .. } => Some((ns.clone(), dev)),
+        Op::AddrAdd { ns, dev, .. } | Op::AddrRestore { ns, dev, .. } => Some((ns.clone(), dev)),
         Op::Shape { ns, dev, .. } | Op::QdiscRestore { ns, dev, .. } => Some((ns.clone(), dev)),
         _ => None,
     }
@@ -227,6 +262,7 @@ impl Journal {
                 undo,
                 maybe_theirs,
                 group,
+                checks,
             } => {
                 if self.index.contains_key(&seq) {
                     return;
@@ -240,9 +276,15 @@ impl Journal {
                     state: State::Pending,
                     maybe_theirs,
                     group: if group == 0 { seq } else { group },
+                    checks,
                 });
             }
-            Record::Done { seq, changed } => self.set_state(seq, if changed { State::Done } else { State::Unchanged }),
+            Record::Done { seq, changed, checks } => {
+                if let (false, Some(e)) = (checks.is_empty(), self.entry_mut(seq)) {
+                    e.checks = checks;
+                }
+                self.set_state(seq, if changed { State::Done } else { State::Unchanged })
+            }
             Record::Failed { seq, error } => self.set_state(seq, State::Failed(error)),
             Record::Undo { seq, undo } => {
                 if let Some(e) = self.entry_mut(seq) {
@@ -322,6 +364,11 @@ impl Journal {
         self.created_ns.contains(name)
     }
 
+    /// Whether this journal made link `dev` in `ns` (and has not undone it).
+    pub fn made_link(&self, ns: &NsId, dev: &str) -> bool {
+        self.created_links.contains(&(ns.clone(), dev.to_string()))
+    }
+
     /// Whether this journal made namespace `name` and deleted it again.
     pub fn undid_ns(&self, name: &str) -> bool {
         self.undone_ns.contains(name)
@@ -348,6 +395,18 @@ impl Journal {
 
     /// An intent that belongs to the call whose first step is `group` (0: a call of its own).
     pub fn intent_in(&mut self, op: &Op, undo: Vec<Op>, maybe_theirs: bool, group: u64) -> Result<u64> {
+        self.intent_checked(op, undo, maybe_theirs, group, vec![])
+    }
+
+    /// An intent with what identifies the objects its undo acts on, as they are now.
+    pub fn intent_checked(
+        &mut self,
+        op: &Op,
+        undo: Vec<Op>,
+        maybe_theirs: bool,
+        group: u64,
+        checks: Vec<Check>,
+    ) -> Result<u64> {
         let seq = self.last_seq() + 1;
         self.write(Record::Intent {
             seq,
@@ -355,12 +414,19 @@ impl Journal {
             undo,
             maybe_theirs,
             group: if group == seq { 0 } else { group },
+            checks,
         })?;
         Ok(seq)
     }
 
     pub fn done(&mut self, seq: u64, changed: bool) -> Result<()> {
-        self.write(Record::Done { seq, changed })
+        self.done_checked(seq, changed, vec![])
+    }
+
+    /// The outcome, with what identifies the objects the undo acts on now
+    /// (empty: the intent's checks stand).
+    pub fn done_checked(&mut self, seq: u64, changed: bool, checks: Vec<Check>) -> Result<()> {
+        self.write(Record::Done { seq, changed, checks })
     }
 
     pub fn failed(&mut self, seq: u64, error: &Error) -> Result<()> {
@@ -437,6 +503,7 @@ impl Journal {
                     pending: e.state == State::Pending,
                     covered_by,
                     leave: e.state == State::Pending && e.maybe_theirs,
+                    checks: e.checks.clone(),
                 }
             })
             .collect()
@@ -470,6 +537,7 @@ impl Journal {
             pending: e.state == State::Pending,
             covered_by: None,
             leave: e.state == State::Pending && e.maybe_theirs,
+            checks: e.checks.clone(),
         })
     }
 
@@ -493,6 +561,8 @@ fn coverer(op: &Op, seq: u64, ns_by: &HashMap<&str, u64>, link_by: &HashMap<(NsI
         Op::NsAdd { .. } | Op::NsDel { .. } | Op::Kill { .. } | Op::Spawn { .. } => None,
         Op::EtcFile { .. } | Op::EtcRemove { .. } | Op::EtcRmdir { .. } => None,
         Op::LinkSet { change, .. } if change.ns.is_some() => None,
+        // Enslaving may change the master's MAC, which its undo puts back: it runs on its own.
+        Op::LinkSet { change, .. } if matches!(change.master, Some(Some(_))) => None,
         _ => {
             if let Some(NsId::Named(n)) = op.ns() {
                 if let Some(s) = older(ns_by.get(n.as_str())) {
@@ -569,6 +639,41 @@ mod tests {
         let j = Journal::open(&p).unwrap();
         assert_eq!(j.entries().len(), 1);
         assert!(Journal::create(&p).is_err(), "create must not clobber");
+        std::fs::remove_file(&p).unwrap();
+    }
+
+    #[test]
+    fn identities_come_from_the_outcome_and_old_journals_have_none() {
+        let p = tmp("checks");
+        std::fs::write(
+            &p,
+            "{\"intent\":{\"seq\":1,\"op\":{\"NsAdd\":{\"name\":\"a\"}},\"undo\":[{\"NsDel\":{\"name\":\"a\"}}]}}\n\
+             {\"done\":{\"seq\":1,\"changed\":true}}\n",
+        )
+        .unwrap();
+        let mut j = Journal::open(&p).unwrap();
+        let steps = j.undo_steps();
+        assert_eq!(steps.len(), 1);
+        assert!(steps[0].checks.is_empty(), "an old journal is undone by name");
+        let a = NsId::Named("b".into());
+        let before = vec![Check::Ns { ns: NsId::Host, id: 1 }];
+        let s = j
+            .intent_checked(&ns_add("b"), ns_del("b"), false, 0, before.clone())
+            .unwrap();
+        assert_eq!(
+            j.undo_steps()[0].checks,
+            before,
+            "a pending step keeps the intent's checks"
+        );
+        let after = vec![Check::Ns { ns: a, id: 7 }];
+        j.done_checked(s, true, after.clone()).unwrap();
+        drop(j);
+        let j = Journal::open(&p).unwrap();
+        assert_eq!(
+            j.undo_steps()[0].checks,
+            after,
+            "the outcome's checks replace the intent's"
+        );
         std::fs::remove_file(&p).unwrap();
     }
 

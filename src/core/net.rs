@@ -69,6 +69,26 @@ impl Namespace {
         }
     }
 
+    /// The namespace's netns cookie (`SO_NETNS_COOKIE` of the socket inside it,
+    /// Linux 5.14 on): what identifies it beyond its name, never reused. None
+    /// on a kernel too old to tell.
+    pub fn cookie(&self) -> Option<u64> {
+        const SO_NETNS_COOKIE: libc::c_int = 71;
+        let mut v: u64 = 0;
+        let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+        // SAFETY: getsockopt writes at most `len` bytes into `v`.
+        let r = unsafe {
+            libc::getsockopt(
+                self.ctl.as_raw_fd(),
+                libc::SOL_SOCKET,
+                SO_NETNS_COOKIE,
+                &mut v as *mut u64 as *mut libc::c_void,
+                &mut len,
+            )
+        };
+        (r == 0 && len as usize == std::mem::size_of::<u64>()).then_some(v)
+    }
+
     /// "namespace "left"" or "the host namespace", for messages.
     pub fn describe(&self) -> String {
         describe(&self.id)
@@ -211,6 +231,10 @@ pub struct Net {
     /// one dump and kept up to date with lunet's own changes: the look before a
     /// route is added costs O(1), not a dump of the table.
     pub(super) routes_seen: Mutex<HashMap<(NsId, u32, bool), std::collections::HashSet<super::names::Dest>>>,
+    /// The addresses of each link (namespace → ifindex → addresses) lunet looked
+    /// at before adding one, learned with one dump and kept up to date with
+    /// lunet's own changes: adding many addresses to one link costs O(1) each.
+    pub(super) addrs_seen: Mutex<HashMap<NsId, HashMap<u32, std::collections::HashSet<super::names::Cidr>>>>,
     /// See `ipv6_default`.
     ipv6: std::sync::atomic::AtomicBool,
     /// The first step of the transaction under way, if any.
@@ -271,6 +295,7 @@ impl Net {
             txn: Mutex::new(None),
             ipv6: std::sync::atomic::AtomicBool::new(true),
             routes_seen: Mutex::new(HashMap::new()),
+            addrs_seen: Mutex::new(HashMap::new()),
             spare: Mutex::new(None),
             adds: std::sync::atomic::AtomicU64::new(0),
         })

@@ -205,6 +205,21 @@ pub fn open(name: &str) -> Result<File> {
     })
 }
 
+/// `NS_GET_ID`: the kernel's 64-bit id of a namespace (Linux 6.18 on).
+const NS_GET_ID: libc::c_ulong = 0x8008_b70d;
+
+/// The kernel's id of the network namespace behind `file`: unique for as long
+/// as the machine runs, never given to another namespace (unlike the nsfs
+/// inode number, which a namespace made after this one is deleted often gets
+/// again), and the same number as the netns cookie of a socket inside it.
+/// None where the kernel has no `NS_GET_ID`.
+pub fn id_of(file: &File) -> Option<u64> {
+    let mut id: u64 = 0;
+    // SAFETY: NS_GET_ID writes one u64 into `id`, which outlives the call.
+    let r = unsafe { libc::ioctl(file.as_raw_fd(), NS_GET_ID as _, &mut id as *mut u64) };
+    (r == 0).then_some(id)
+}
+
 pub fn exists(name: &str) -> bool {
     check_nsname(name).is_ok() && path(name).exists()
 }

@@ -5,6 +5,7 @@
 use std::fmt;
 use std::net::IpAddr;
 
+use super::addr::SavedAddr;
 use super::firewall::{IptChange, TableBatch};
 use super::names::{format_mac, Cidr, Dest};
 use super::netns::NsId;
@@ -45,6 +46,13 @@ pub enum Op {
         ns: NsId,
         dev: String,
         cidr: Cidr,
+    },
+    /// Undo only: puts back an address lunet deleted (or the kernel dropped
+    /// along with a change), with every attribute it had.
+    AddrRestore {
+        ns: NsId,
+        dev: String,
+        saved: SavedAddr,
     },
     RouteAdd {
         ns: NsId,
@@ -441,6 +449,7 @@ impl Op {
             | Op::LinkDel { ns, .. }
             | Op::AddrAdd { ns, .. }
             | Op::AddrDel { ns, .. }
+            | Op::AddrRestore { ns, .. }
             | Op::RouteAdd { ns, .. }
             | Op::RouteDel { ns, .. }
             | Op::RuleAdd { ns, .. }
@@ -533,6 +542,7 @@ impl fmt::Display for Op {
             Op::LinkDel { ns, dev } => write!(f, "{} link del dev {}", ns.ip(), quote(dev)),
             Op::AddrAdd { ns, dev, cidr } => write!(f, "{} addr add {cidr} dev {}", ns.ip(), quote(dev)),
             Op::AddrDel { ns, dev, cidr } => write!(f, "{} addr del {cidr} dev {}", ns.ip(), quote(dev)),
+            Op::AddrRestore { ns, dev, saved } => write!(f, "{} addr add {saved} dev {}", ns.ip(), quote(dev)),
             Op::RouteAdd { ns, route } => {
                 let proto = if route.proto.is_none() { " proto static" } else { "" };
                 write!(f, "{} route add {route}{proto}", ip6(ns, route.is_ipv6()))
