@@ -98,6 +98,17 @@ fn values_cannot_inject_lines_or_environment_variables() {
         r#"net.ns.get("a"):etc("../../passwd", "x")"#,
         &["ns:etc", "bad /etc file name"],
     );
+    // A name the file system would refuse: refused first, no directory made for it.
+    fails_with(
+        &sb,
+        r#"net.ns.get("a"):etc(string.rep("x", 300), "x")"#,
+        &["ns:etc", "longer than 244 bytes"],
+    );
+    fails_with(
+        &sb,
+        r#"net.ns.get("a"):etc("d/" .. string.rep("x", 250), "x")"#,
+        &["ns:etc", "longer than 244 bytes"],
+    );
     assert_eq!(sb.sh("ls -A /etc/netns"), "", "a refused write left a file");
 }
 
@@ -468,5 +479,9 @@ fn fuzz_every_public_function_with_values_of_every_type() {
     for name in common::instances(&sb) {
         let _ = sb.lunet(&["down", &name]);
     }
-    assert_eq!(sb.state_dump(), before, "the fuzzed calls left something behind");
+    assert_eq!(
+        sb.state_dump(),
+        before,
+        "the fuzzed calls left something behind; lunet said:\n{out}"
+    );
 }

@@ -314,6 +314,10 @@ fn pids_in_any(want: &std::collections::HashSet<(u64, u64)>) -> Result<Vec<i32>>
 
 pub const ETC_DIR: &str = "/etc/netns";
 
+/// The longest part of a path under /etc/netns/NS: NAME_MAX, less what the
+/// atomic write's temporary name (`.NAME.lunet-tmp`) adds.
+const ETC_PART_MAX: usize = 255 - ".lunet-tmp".len() - 1;
+
 /// Checks a path under /etc/netns/NS: relative, made of plain names.
 pub fn check_etc_path(file: &str) -> Result<()> {
     let bad = |why: &str| Err(Error::new(format!("bad /etc file name {file:?}: {why}")));
@@ -325,6 +329,9 @@ pub fn check_etc_path(file: &str) -> Result<()> {
     }
     if file.chars().any(|c| c.is_control()) {
         return bad("no control characters");
+    }
+    if file.split('/').any(|c| c.len() > ETC_PART_MAX) {
+        return bad(&format!("a part is longer than {ETC_PART_MAX} bytes"));
     }
     Ok(())
 }
@@ -357,7 +364,16 @@ pub fn write_etc(ns: &str, file: &str, content: &str, mode: Option<u32>) -> Resu
     if !path(ns).exists() {
         return Err(not_found(ns));
     }
-    super::etcfiles::fs::write(ns, file, content.as_bytes(), mode.unwrap_or(0o644))
+    // A write that fails (no space, a name the file system refuses) takes back
+    // the directories it made: a failed change leaves nothing behind.
+    let made = missing_etc_dirs(ns, file);
+    let res = super::etcfiles::fs::write(ns, file, content.as_bytes(), mode.unwrap_or(0o644));
+    if res.is_err() {
+        for dir in &made {
+            let _ = remove_etc_dir(ns, dir);
+        }
+    }
+    res
 }
 
 /// Removes /etc/netns/NS/FILE (never through a symlinked directory).
