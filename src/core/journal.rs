@@ -54,6 +54,15 @@ enum Record {
     Undone {
         seq: u64,
     },
+    /// Links about to be deleted at once (teardown.rs): put in link group
+    /// `group` of namespace `ns`, then the group deleted. Written before any
+    /// member is touched; each member is still recorded `Undone` on its own,
+    /// so a walk cut short inside the group leaves the rest to the next one.
+    Group {
+        ns: NsId,
+        group: u32,
+        members: Vec<u64>,
+    },
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -250,6 +259,7 @@ impl Journal {
                 }
             }
             Record::Undone { seq } => self.set_state(seq, State::Undone),
+            Record::Group { .. } => {}
         }
     }
 
@@ -370,6 +380,15 @@ impl Journal {
         })
     }
 
+    /// Records a group of link deletions about to be made (see `Record::Group`).
+    pub fn group(&mut self, ns: &NsId, group: u32, members: &[u64]) -> Result<()> {
+        self.write(Record::Group {
+            ns: ns.clone(),
+            group,
+            members: members.to_vec(),
+        })
+    }
+
     pub fn set_undo(&mut self, seq: u64, undo: Vec<Op>) -> Result<()> {
         self.write(Record::Undo { seq, undo })
     }
@@ -422,7 +441,8 @@ impl Journal {
                 }
             }
         }
-        live.iter()
+        let mut steps: Vec<UndoStep> = live
+            .iter()
             .rev()
             .map(|e| {
                 let covered_by = if cover {
@@ -439,7 +459,11 @@ impl Journal {
                     leave: e.state == State::Pending && e.maybe_theirs,
                 }
             })
-            .collect()
+            .collect();
+        if cover {
+            cover_veth_ends(&mut steps, &ns_by);
+        }
+        steps
     }
 
     /// Every step still in effect, newest first, with coverage.
@@ -479,6 +503,39 @@ impl Journal {
             .entries
             .iter()
             .any(|e| matches!(e.state, State::Done | State::Pending))
+    }
+}
+
+/// A veth whose other end is in a namespace made (and so deleted) in the
+/// same walk goes with that namespace: its own delete, one `RTM_DELLINK` and
+/// a wait for the kernel each, is not needed (teardown.rs). Its end that stays
+/// is gone only once the namespaces are deleted, at the end of the walk: so
+/// only if no older step puts back something there that it could be in the
+/// way of (a name, an address, a route: `teardown::restores_in`).
+fn cover_veth_ends(steps: &mut [UndoStep], ns_by: &HashMap<&str, u64>) {
+    // The oldest step that puts something back, per namespace (steps are newest first).
+    let mut oldest_restore: HashMap<NsId, u64> = HashMap::new();
+    for s in steps.iter().filter(|s| s.covered_by.is_none() && !s.leave) {
+        for ns in s.ops.iter().flat_map(super::teardown::restores_in) {
+            oldest_restore.insert(ns, s.seq);
+        }
+    }
+    for s in steps.iter_mut().filter(|s| s.covered_by.is_none()) {
+        let Op::LinkAdd { ns, link } = &s.op else { continue };
+        let LinkKind::Veth {
+            peer_ns: NsId::Named(p),
+            ..
+        } = &link.kind
+        else {
+            continue;
+        };
+        let Some(by) = ns_by.get(p.as_str()).copied().filter(|by| *by < s.seq) else {
+            continue;
+        };
+        if oldest_restore.get(ns).is_some_and(|r| *r < s.seq) {
+            continue;
+        }
+        s.covered_by = Some(by);
     }
 }
 
