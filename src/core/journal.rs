@@ -718,7 +718,11 @@ mod tests {
         let by = |seq: u64| steps.iter().find(|s| s.seq == seq).unwrap().covered_by;
         assert_eq!(by(s5), None, "a move out of a namespace is always undone");
         assert_eq!(by(s4), Some(s3));
-        assert_eq!(by(s3), None);
+        assert_eq!(
+            by(s3),
+            Some(s1),
+            "a veth into a namespace the walk deletes goes with it"
+        );
         assert_eq!(by(s2), Some(s1));
         // Undoing just the newest change (net.undo) runs its own inverse.
         let last = j.undo_steps_since(s3, true);
@@ -726,5 +730,56 @@ mod tests {
         assert_eq!(j.entry(s4).unwrap().undo.len(), 1);
         j.undone(s1).unwrap();
         assert!(!j.made_ns("a"));
+    }
+
+    #[test]
+    fn a_veth_into_a_namespace_deleted_in_the_same_walk_goes_with_it() {
+        let a = NsId::Named("a".into());
+        let mut j = Journal::in_memory();
+        let s1 = j.intent(&ns_add("a"), ns_del("a"), false).unwrap();
+        let del = |dev: &str| {
+            vec![Op::LinkDel {
+                ns: NsId::Host,
+                dev: dev.into(),
+            }]
+        };
+        let s2 = j.intent(&veth("v0", &a), del("v0"), false).unwrap();
+        // Into a namespace the walk does not make: deleted on its own.
+        let s3 = j
+            .intent(&veth("v1", &NsId::Named("theirs".into())), del("v1"), false)
+            .unwrap();
+        for s in [s1, s2, s3] {
+            j.done(s, true).unwrap();
+        }
+        let by = |steps: &[UndoStep], seq: u64| steps.iter().find(|s| s.seq == seq).unwrap().covered_by;
+        let steps = j.undo_steps();
+        assert_eq!(by(&steps, s2), Some(s1));
+        assert_eq!(by(&steps, s3), None);
+        // A walk that does not delete the namespace deletes the veth itself.
+        assert_eq!(by(&j.undo_steps_since(s1, true), s2), None);
+        // An older step puts an address back in the namespace where the veth's end
+        // stays: the end must be gone before, so it is deleted in order.
+        let mut j = Journal::in_memory();
+        let s0 = j
+            .intent(
+                &Op::AddrDel {
+                    ns: NsId::Host,
+                    dev: "x".into(),
+                    cidr: "10.0.0.1/24".parse().unwrap(),
+                },
+                vec![Op::AddrAdd {
+                    ns: NsId::Host,
+                    dev: "x".into(),
+                    cidr: "10.0.0.1/24".parse().unwrap(),
+                }],
+                false,
+            )
+            .unwrap();
+        let s1 = j.intent(&ns_add("a"), ns_del("a"), false).unwrap();
+        let s2 = j.intent(&veth("v0", &a), del("v0"), false).unwrap();
+        for s in [s0, s1, s2] {
+            j.done(s, true).unwrap();
+        }
+        assert_eq!(by(&j.undo_steps(), s2), None);
     }
 }
