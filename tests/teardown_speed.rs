@@ -95,7 +95,7 @@ fn rollback_of_a_failing_up_of_a_star_of_50_is_exact_and_batched() {
 #[test]
 fn net_reset_of_a_star_of_50_is_exact_and_batched() {
     let sb = Sandbox::new();
-    let body = STAR.replace("return net.scenario {", "local s = {").replace("end }\n", "end }\n");
+    let body = STAR.replace("return net.scenario {", "local s = {");
     let script = format!("{body}\ns.setup({{ n = 50 }})\nassert(#net.ns.list() == 50)\nnet.reset()\n");
     let path = sb.write("reset.lua", &script);
     let before = sb.state_dump();
@@ -123,7 +123,10 @@ fn links_into_a_namespace_that_stays_are_deleted_as_one_group_exactly() {
     assert!(out.contains("link del group"), "{out}");
     assert!(!out.contains("link del dev"), "{out}");
     assert_eq!(sb.state_dump(), before);
-    assert_eq!(sb.sh("ip -n usr -d -br link; ip -n usr addr; ip -n usr route"), usr_before);
+    assert_eq!(
+        sb.sh("ip -n usr -d -br link; ip -n usr addr; ip -n usr route"),
+        usr_before
+    );
     assert!(sb.sh("ip -d link show keep0").contains("group 7"));
 }
 
@@ -146,7 +149,11 @@ fn a_killed_down_resumes_and_finishes_at_every_step_of_a_grouped_teardown() {
             .unwrap();
         if o.status.success() {
             // Fewer undo steps than k: the walk ran to its end.
-            assert_eq!(sb.state_dump(), before, "undo crash {k}: down finished but left something");
+            assert_eq!(
+                sb.state_dump(),
+                before,
+                "undo crash {k}: down finished but left something"
+            );
             finished = true;
             break;
         }
@@ -160,5 +167,8 @@ fn a_killed_down_resumes_and_finishes_at_every_step_of_a_grouped_teardown() {
         assert_eq!(sb.state_dump(), before, "undo crash {k}: not the prior state");
     }
     assert!(finished, "down was killed at every one of 40 steps");
-    assert_eq!(inside_group, 1, "no kill fell between the group's making and its delete");
+    assert_eq!(
+        inside_group, 1,
+        "no kill fell between the group's making and its delete"
+    );
 }
