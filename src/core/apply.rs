@@ -28,7 +28,8 @@ use super::{addr, link, process, qdisc, route, rule, sysctl, teardown};
 /// kills the process with SIGKILL right after the k-th intent is written,
 /// `k:before` just before it is written, `k:after` right after the kernel
 /// change (before its outcome is written); `LUNET_CRASH_UNDO=k` kills it
-/// after the k-th undo step of a walk.
+/// after the k-th undo step of a walk (a group of links deleted together:
+/// one step once it is made, one per link once deleted; teardown.rs).
 #[derive(Default, Clone)]
 pub struct Faults {
     pub fail_step: Option<u64>,
