@@ -172,3 +172,24 @@ fn a_killed_down_resumes_and_finishes_at_every_step_of_a_grouped_teardown() {
         "no kill fell between the group's making and its delete"
     );
 }
+
+#[test]
+fn two_hundred_links_into_a_namespace_that_stays_go_with_one_request() {
+    let sb = Sandbox::new();
+    user_namespace(&sb);
+    let before = sb.state_dump();
+    let path = sb.write(
+        "many.lua",
+        r#"return net.scenario { name = "many", setup = function()
+             local u = net.ns.get("usr")
+             for i = 1, 200 do net.host:veth("g" .. i, "k" .. i, { peer_ns = u, up = true }) end
+           end }"#,
+    );
+    sb.up(path.to_str().unwrap(), &[]);
+    assert_eq!(sb.sh("ip -n usr -o link | wc -l").trim(), "201");
+    let (o, n) = dellinks(&sb, &[], &["down", "many"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(n, 1, "{}", text(&o));
+    assert_eq!(sb.state_dump(), before);
+    assert_eq!(sb.sh("ip -n usr -o link | wc -l").trim(), "1");
+}

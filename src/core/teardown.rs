@@ -275,11 +275,8 @@ impl Net {
                 (self.tracer)(&format!("+ {} link set dev {} group {group}", ns.ip(), m.dev));
             }
         }
-        let sets = found
-            .iter()
-            .flatten()
-            .map(|(index, _)| set_group(&handle, *index, group));
-        let results = futures::future::join_all(sets).await;
+        let sets: Vec<(u32, u32)> = found.iter().flatten().map(|(index, _)| (*index, group)).collect();
+        let results = set_groups(&handle, &sets).await;
         let mut set_ok = vec![];
         let mut first_err = None;
         for ((index, old), r) in found.iter().flatten().zip(results) {
@@ -324,8 +321,7 @@ impl Net {
 
     /// Gives links back the group they had (after a group delete that failed).
     async fn restore_groups(&self, handle: &Namespace, links: &[(u32, u32)]) {
-        let sets = links.iter().map(|(index, old)| set_group(handle, *index, *old));
-        futures::future::join_all(sets).await;
+        set_groups(handle, links).await;
     }
 
     /// The ends of veths, in namespaces that stay, that go with a namespace
@@ -380,6 +376,18 @@ impl Net {
             }
         }
     }
+}
+
+/// `ip link set dev INDEX group GROUP` for each (INDEX, GROUP), many requests
+/// in flight at a time (but not so many that their answers could overflow
+/// the socket's receive buffer).
+async fn set_groups(handle: &Namespace, sets: &[(u32, u32)]) -> Vec<Result<()>> {
+    let mut out = Vec::with_capacity(sets.len());
+    for chunk in sets.chunks(64) {
+        let reqs = chunk.iter().map(|(index, group)| set_group(handle, *index, *group));
+        out.extend(futures::future::join_all(reqs).await);
+    }
+    out
 }
 
 /// `ip link set dev INDEX group GROUP`
