@@ -9,14 +9,20 @@
 #   bench/run.sh --scale [N…]  P(N) at N = 500 1000 2000 5000 (R=1, METHODS="lunet-v6off lunet
 #                              batch", peak RSS on): per-namespace cost and its growth with N
 #
+# lunet's teardown is `lunet down --all` (the journal of the setup run undone, as a user does it).
 # Other knobs (environment): METHODS="lunet ip batch pyroute2" (which methods, in this order;
 # also lunet-v6off: the workload's variant with IPv6 off on new links, bench/variants/*_ipv6_off.lua;
+# also lunet-script: set up as lunet, torn down by the hand-written star/ptp_teardown.lua;
 # also proto-MODE: the sketch in bench/proto, star only, torn down with ip -batch),
 # LUNET_BIN=path (use this binary, skip `cargo build --release`), STAR=bench/star.lua and
 # STAR_TEARDOWN=bench/star_teardown.lua, PTP=bench/ptp.lua and PTP_TEARDOWN=bench/ptp_teardown.lua
 # (the lunet scripts: lets you time a variant), RSS=1 (peak RSS of each run via /usr/bin/time).
 # Method lunet-b is an A/B partner for lunet in the same run: B_BIN (default LUNET_BIN),
-# B_SCRIPT and B_TEARDOWN (default the lunet scripts), e.g. an older binary or a variant script.
+# B_SCRIPT (default the lunet script) and B_TEARDOWN (default: `down --all`; else a teardown
+# script), e.g. an older binary or a variant script.
+# Every teardown is also timed until the sandbox is clean ("clean": only lo left, no namespace):
+# `lunet down` returns when its links are gone; `ip netns del` returns before the kernel has
+# removed the veths that go with the namespaces.
 #
 # Everything runs inside ONE throw-away sandbox (new network, mount and PID namespaces, fresh
 # tmpfs on /run/netns, /etc/netns, /run/lunet): nothing is created in the machine's own
@@ -30,7 +36,7 @@ PEERS=$BENCH/peers
 die() { echo "bench/run.sh: error: $*" >&2; exit 1; }
 
 usage() {
-  sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,29p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
   exit "${1:-0}"
 }
 
@@ -66,7 +72,7 @@ outside() {
   local m
   for m in $METHODS; do
     case $m in
-      lunet|lunet-v6off|lunet-b|ip|batch|pyroute2) ;;
+      lunet|lunet-v6off|lunet-b|lunet-script|ip|batch|pyroute2) ;;
       proto-lunet|proto-min|proto-minioctl|proto-lunet-pipe|proto-min-pipe|proto-minioctl-pipe) ;;
       *) die "unknown method '$m' in METHODS (lunet ip batch pyroute2, or proto-MODE: see bench/proto)" ;;
     esac
@@ -112,8 +118,9 @@ outside() {
     SCRIPT_V6OFF=$BENCH/variants/${WORKLOAD}_ipv6_off.lua
     B_BIN=${B_BIN:-$LUNET_BIN}
     B_SCRIPT=$(realpath "${B_SCRIPT:-$SCRIPT}")
-    B_TEARDOWN=$(realpath "${B_TEARDOWN:-$SCRIPT_TEARDOWN}")
-    [[ -x $B_BIN && -f $B_SCRIPT && -f $B_TEARDOWN ]] || die "lunet-b: not found: $B_BIN, $B_SCRIPT or $B_TEARDOWN"
+    if [[ -n ${B_TEARDOWN:-} ]]; then B_TEARDOWN=$(realpath "$B_TEARDOWN"); fi
+    [[ -x $B_BIN && -f $B_SCRIPT && ( -z ${B_TEARDOWN:-} || -f $B_TEARDOWN ) ]] \
+      || die "lunet-b: not found: $B_BIN, $B_SCRIPT or $B_TEARDOWN"
     [[ -f $SCRIPT && -f $SCRIPT_TEARDOWN && -f $SCRIPT_V6OFF ]] \
       || die "lunet scripts not found: $SCRIPT, $SCRIPT_TEARDOWN, $SCRIPT_V6OFF"
   fi
@@ -225,10 +232,20 @@ run_timed() {
   echo $(( t1 - t0 ))
 }
 
+# Waits until the sandbox is clean (only lo, no namespace name); prints the time since t0 in µs.
+clean_after() {
+  local t0=$1 deadline=$(( SECONDS + 600 ))
+  while [[ $(ip -o link show | awk -F': ' '$2 != "lo" {n++} END {print n+0}') != 0 || -n $(ls -A /run/netns) ]]; do
+    ((SECONDS < deadline)) || die "the sandbox is not clean 600 s after a teardown"
+    sleep 0.005
+  done
+  echo $(( $(now_us) - t0 ))
+}
+
 setup_cmd() {
   local m=$1 n=$2
   case $m in
-    lunet)    echo "$LUNET_BIN" run "$SCRIPT" "$n" ;;
+    lunet|lunet-script) echo "$LUNET_BIN" run "$SCRIPT" "$n" ;;
     lunet-v6off) echo "$LUNET_BIN" run "$SCRIPT_V6OFF" "$n" ;;
     lunet-b)  echo "$B_BIN" run "$B_SCRIPT" "$n" ;;
     ip)       echo "$PEERS/${PFX}ip_setup.sh" "$n" ;;
@@ -241,8 +258,9 @@ setup_cmd() {
 teardown_cmd() {
   local m=$1 n=$2
   case $m in
-    lunet|lunet-v6off) echo "$LUNET_BIN" run "$SCRIPT_TEARDOWN" "$n" ;;
-    lunet-b)  echo "$B_BIN" run "$B_TEARDOWN" "$n" ;;
+    lunet|lunet-v6off) echo "$LUNET_BIN" down --all ;;
+    lunet-script) echo "$LUNET_BIN" run "$SCRIPT_TEARDOWN" "$n" ;;
+    lunet-b)  if [[ -n $B_TEARDOWN ]]; then echo "$B_BIN" run "$B_TEARDOWN" "$n"; else echo "$B_BIN" down --all; fi ;;
     ip)       echo "$PEERS/${PFX}ip_teardown.sh" "$n" ;;
     batch)    echo "$PEERS/${PFX}batch_teardown.sh" "$n" ;;
     pyroute2) echo "$PYTHON3" "$PEERS/${PFX}pr2_teardown.py" "$n" ;;
@@ -252,7 +270,7 @@ teardown_cmd() {
 
 label() {
   case $1 in
-    lunet) echo lunet ;; lunet-v6off) echo "lunet, IPv6 off" ;; lunet-b) echo "lunet B" ;; ip) echo "ip (1 process/cmd)" ;; batch) echo "ip -batch" ;; pyroute2) echo pyroute2 ;;
+    lunet) echo lunet ;; lunet-v6off) echo "lunet, IPv6 off" ;; lunet-b) echo "lunet B" ;; lunet-script) echo "lunet, script" ;; ip) echo "ip (1 process/cmd)" ;; batch) echo "ip -batch" ;; pyroute2) echo pyroute2 ;;
     proto-*) echo "sketch ${1#proto-}" ;;
   esac
 }
@@ -329,10 +347,10 @@ inside() {
   echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg); open-file limit in the sandbox: $(ulimit -Hn)"
   if [[ -n $LUNET_BIN ]]; then echo "# lunet $LUNET_REV: $LUNET_BIN run ${SCRIPT#"$REPO"/} N"; fi
 
-  local n r m us setup_ms teardown_ms rss summary=""
+  local n r m us setup_ms teardown_ms clean_ms rss summary=""
   for n in "${Ns[@]}"; do
-    declare -A S=() T=() M=()
-    for m in "${methods[@]}"; do S[$m]=""; T[$m]=""; M[$m]=""; done
+    declare -A S=() T=() M=() C=()
+    for m in "${methods[@]}"; do S[$m]=""; T[$m]=""; M[$m]=""; C[$m]=""; done
     for ((r = 1; r <= R; r++)); do
       # Methods interleaved within each round, so slow drift hits them all alike.
       for m in "${methods[@]}"; do
@@ -347,13 +365,19 @@ inside() {
         # MLD timers, linkwatch) would otherwise slow down the teardown of whoever set up fastest.
         sleep 1
         kernel_quiet "$n"
+        local t0
+        t0=$(now_us)
         # shellcheck disable=SC2046
         us=$(run_timed "$WORK/teardown.log" $(teardown_cmd "$m" "$n"))
         verify_teardown "$m" "$n"
         T[$m]+="$us "
-        printf '#   N=%-5s run %d/%d %-12s setup %9.1f ms  teardown %9.1f ms  %s(load %s)\n' \
+        C[$m]+="$(clean_after "$t0") "
+        # A teardown script leaves the setup run's journal: taken down untimed (all of it is gone).
+        if [[ -n $(ls -A /run/lunet) && -n $LUNET_BIN ]]; then "$LUNET_BIN" down --all >/dev/null 2>&1 || true; fi
+        printf '#   N=%-5s run %d/%d %-12s setup %9.1f ms  teardown %9.1f ms  clean %9.1f ms  %s(load %s)\n' \
           "$n" "$r" "$R" "$m" \
           "$(echo "${S[$m]}" | awk '{print $NF/1000}')" "$(echo "${T[$m]}" | awk '{print $NF/1000}')" \
+          "$(echo "${C[$m]}" | awk '{print $NF/1000}')" \
           "$([[ $RSS == 1 ]] && echo "peak RSS $rss KiB  ")" "$(cut -d' ' -f1 /proc/loadavg)" >&2
       done
     done
@@ -364,30 +388,32 @@ inside() {
     base_t=$(echo "${T[${methods[0]}]}" | tr ' ' '\n' | grep . | median)
     echo
     echo "N=$n  (median of $R runs, wall ms; ratio = method / $(label "${methods[0]}"); load $(cut -d' ' -f1-3 /proc/loadavg))"
-    printf '%-20s %10s %8s %12s %8s %9s %9s %10s\n' method setup ratio teardown ratio setup/ns down/ns "RSS MiB"
+    printf '%-20s %10s %8s %12s %8s %10s %9s %9s %9s %10s\n' method setup ratio teardown ratio clean \
+      setup/ns down/ns clean/ns "RSS MiB"
     for m in "${methods[@]}"; do
       setup_ms=$(echo "${S[$m]}" | tr ' ' '\n' | grep . | median)
       teardown_ms=$(echo "${T[$m]}" | tr ' ' '\n' | grep . | median)
+      clean_ms=$(echo "${C[$m]}" | tr ' ' '\n' | grep . | median)
       rss=$(echo "${M[$m]}" | tr ' ' '\n' | { grep . || true; } | sort -n | tail -n1)
       awk -v l="$(label "$m")" -v s="$setup_ms" -v t="$teardown_ms" -v bs="$base_s" -v bt="$base_t" \
-        -v n="$n" -v k="${rss:-}" \
-        'BEGIN { printf "%-20s %10.1f %7.2fx %12.1f %7.2fx %9.3f %9.3f %10s\n", l, s/1000, s/bs, t/1000, t/bt,
-                 s/1000/n, t/1000/n, (k == "" ? "-" : sprintf("%.1f", k/1024)) }'
-      summary+="$m $n $setup_ms $teardown_ms ${rss:--}"$'\n'
+        -v n="$n" -v k="${rss:-}" -v c="$clean_ms" \
+        'BEGIN { printf "%-20s %10.1f %7.2fx %12.1f %7.2fx %10.1f %9.3f %9.3f %9.3f %10s\n", l, s/1000, s/bs, t/1000, t/bt,
+                 c/1000, s/1000/n, t/1000/n, c/1000/n, (k == "" ? "-" : sprintf("%.1f", k/1024)) }'
+      summary+="$m $n $setup_ms $teardown_ms ${rss:--} $clean_ms"$'\n'
     done
-    unset S T M
+    unset S T M C
   done
 
   # Per-namespace cost against N (with --scale, or whenever more than one N was run).
   if ((${#Ns[@]} > 1)); then
     echo
-    echo "Per-namespace cost (setup ms / N, teardown ms / N; growth = cost at the largest N / cost at the smallest)"
+    echo "Per-namespace cost (setup ms / N, teardown ms / N, until clean ms / N; growth = cost at the largest N / cost at the smallest)"
     printf '%-20s' method
-    for n in "${Ns[@]}"; do printf ' %17s' "N=$n"; done
+    for n in "${Ns[@]}"; do printf ' %26s' "N=$n"; done
     printf ' %9s %9s\n' "growth" "down gr."
     for m in "${methods[@]}"; do
       printf '%-20s' "$(label "$m")"
-      echo "$summary" | awk -v m="$m" '$1 == m { printf " %8.3f/%8.3f", $3/1000/$2, $4/1000/$2;
+      echo "$summary" | awk -v m="$m" '$1 == m { printf " %8.3f/%8.3f/%8.3f", $3/1000/$2, $4/1000/$2, $6/1000/$2;
           c[++k] = $3/$2; d[k] = $4/$2 } END { printf " %8.2fx %8.2fx\n", c[k]/c[1], d[k]/d[1] }'
     done
     if [[ $RSS == 1 ]]; then

@@ -302,11 +302,16 @@ fn teardown_deletes_namespaces_last_in_one_batch() {
         out.find(what)
             .unwrap_or_else(|| panic!("`{what}` not in the trace:\n{out}"))
     };
-    // Reverse order for everything but the namespaces, which come after all of it.
+    // Reverse order for everything but the namespaces, which come after all of it
+    // (links whose namespaces stay are deleted together, once nothing older needs
+    // them gone: here after the addresses, before the namespaces).
+    assert!(pos("169.254.9.10/32") < pos("169.254.9.9/32"), "{out}");
     assert!(pos("169.254.9.10/32") < pos("link del dev obr"), "{out}");
-    assert!(pos("link del dev obr") < pos("169.254.9.9/32"), "{out}");
     for i in 1..=3 {
         assert!(pos("169.254.9.9/32") < pos(&format!("netns del o{i}")), "{out}");
+        assert!(pos("link del dev obr") < pos(&format!("netns del o{i}")), "{out}");
     }
+    // The veths go with their namespaces: none is deleted on its own.
+    assert!(!out.contains("link del dev ov"), "{out}");
     assert_eq!(sb.state_dump(), before);
 }

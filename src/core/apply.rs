@@ -22,14 +22,15 @@ use super::net::Net;
 use super::netns::{self, NsId};
 use super::op::{LinkChange, LinkKind, Op, RouteSpec, RuleSpec, Scope};
 use super::route::RouteFilter;
-use super::{addr, link, process, qdisc, route, rule, sysctl};
+use super::{addr, link, process, qdisc, route, rule, sysctl, teardown};
 
 /// Test hooks, handed over by the CLI from its environment: `LUNET_FAIL_STEP=k`
 /// makes the k-th journaled change fail before it is made; `LUNET_CRASH_STEP=k`
 /// kills the process with SIGKILL right after the k-th intent is written,
 /// `k:before` just before it is written, `k:after` right after the kernel
 /// change (before its outcome is written); `LUNET_CRASH_UNDO=k` kills it
-/// after the k-th undo step of a walk.
+/// after the k-th undo step of a walk (a group of links deleted together:
+/// one step once it is made, one per link once deleted; teardown.rs).
 #[derive(Default, Clone)]
 pub struct Faults {
     pub fail_step: Option<u64>,
@@ -69,7 +70,7 @@ impl Faults {
     }
 }
 
-fn crash() {
+pub(super) fn crash() {
     let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
 }
 
@@ -1334,7 +1335,7 @@ impl Net {
     }
 
     /// Undoes one journal step and records it; returns whether it is done.
-    async fn undo_step(&self, step: &UndoStep, quiet: &HashSet<String>, report: &mut UndoReport) -> bool {
+    pub(super) async fn undo_step(&self, step: &UndoStep, quiet: &HashSet<String>, report: &mut UndoReport) -> bool {
         let mut ok = true;
         for op in &step.ops {
             self.trace(op);
@@ -1357,7 +1358,7 @@ impl Net {
         ok
     }
 
-    fn record_undone(&self, seq: u64, report: &mut UndoReport) {
+    pub(super) fn record_undone(&self, seq: u64, report: &mut UndoReport) {
         report.undone += 1;
         (self.progress)(super::net::Progress::Undone(report.undone));
         if let Err(e) = self.journal(|j| j.undone(seq)) {
@@ -1419,6 +1420,8 @@ impl Net {
         }
         let mut walked = 0;
         let mut deferred: Vec<&UndoStep> = vec![];
+        // Links lunet made whose namespaces stay: deleted together (teardown.rs).
+        let mut links = teardown::Pending::default();
         let mut i = 0;
         while i < steps.len() {
             let step = &steps[i];
@@ -1486,6 +1489,15 @@ impl Net {
                 i += 1;
                 continue;
             }
+            if let Some(m) = teardown::member(step) {
+                links.add(m);
+                i += 1;
+                continue;
+            }
+            if links.blocks(step) {
+                self.flush_links(&mut links, &quiet, &mut report, &mut undone, &mut walked)
+                    .await;
+            }
             if self.undo_step(step, &quiet, &mut report).await {
                 undone.insert(step.seq);
             }
@@ -1495,6 +1507,18 @@ impl Net {
             }
             i += 1;
         }
+        self.flush_links(&mut links, &quiet, &mut report, &mut undone, &mut walked)
+            .await;
+        // The ends of veths that go with the namespaces, where they stay: waited for below.
+        let deleting: HashSet<String> = deferred
+            .iter()
+            .flat_map(|s| s.ops.iter())
+            .filter_map(|o| match o {
+                Op::NsDel { name } => Some(name.clone()),
+                _ => None,
+            })
+            .collect();
+        let lingering = self.lingering(&steps, &deleting).await;
         if deferred.len() > 1 {
             for s in &deferred {
                 s.ops.iter().for_each(|o| self.trace(o));
@@ -1541,6 +1565,7 @@ impl Net {
                 undone.insert(seq);
             }
         }
+        self.wait_gone(lingering, &undone, &mut report).await;
         // Namespaces are freed by the kernel asynchronously: give it a moment
         // so that what an observer sees right after is the final state.
         if steps

@@ -64,6 +64,15 @@ enum Record {
     Undone {
         seq: u64,
     },
+    /// Links about to be deleted at once (teardown.rs): put in link group
+    /// `group` of namespace `ns`, then the group deleted. Written before any
+    /// member is touched; each member is still recorded `Undone` on its own,
+    /// so a walk cut short inside the group leaves the rest to the next one.
+    Group {
+        ns: NsId,
+        group: u32,
+        members: Vec<u64>,
+    },
 }
 
 /// What identifies an object an undo acts on, beyond its name: a name is not
@@ -292,6 +301,7 @@ impl Journal {
                 }
             }
             Record::Undone { seq } => self.set_state(seq, State::Undone),
+            Record::Group { .. } => {}
         }
     }
 
@@ -436,6 +446,15 @@ impl Journal {
         })
     }
 
+    /// Records a group of link deletions about to be made (see `Record::Group`).
+    pub fn group(&mut self, ns: &NsId, group: u32, members: &[u64]) -> Result<()> {
+        self.write(Record::Group {
+            ns: ns.clone(),
+            group,
+            members: members.to_vec(),
+        })
+    }
+
     pub fn set_undo(&mut self, seq: u64, undo: Vec<Op>) -> Result<()> {
         self.write(Record::Undo { seq, undo })
     }
@@ -488,7 +507,8 @@ impl Journal {
                 }
             }
         }
-        live.iter()
+        let mut steps: Vec<UndoStep> = live
+            .iter()
             .rev()
             .map(|e| {
                 let covered_by = if cover {
@@ -506,7 +526,11 @@ impl Journal {
                     checks: e.checks.clone(),
                 }
             })
-            .collect()
+            .collect();
+        if cover {
+            cover_veth_ends(&mut steps, &ns_by);
+        }
+        steps
     }
 
     /// Every step still in effect, newest first, with coverage.
@@ -547,6 +571,39 @@ impl Journal {
             .entries
             .iter()
             .any(|e| matches!(e.state, State::Done | State::Pending))
+    }
+}
+
+/// A veth whose other end is in a namespace made (and so deleted) in the
+/// same walk goes with that namespace: its own delete, one `RTM_DELLINK` and
+/// a wait for the kernel each, is not needed (teardown.rs). Its end that stays
+/// is gone only once the namespaces are deleted, at the end of the walk: so
+/// only if no older step puts back something there that it could be in the
+/// way of (a name, an address, a route: `teardown::restores_in`).
+fn cover_veth_ends(steps: &mut [UndoStep], ns_by: &HashMap<&str, u64>) {
+    // The oldest step that puts something back, per namespace (steps are newest first).
+    let mut oldest_restore: HashMap<NsId, u64> = HashMap::new();
+    for s in steps.iter().filter(|s| s.covered_by.is_none() && !s.leave) {
+        for ns in s.ops.iter().flat_map(super::teardown::restores_in) {
+            oldest_restore.insert(ns, s.seq);
+        }
+    }
+    for s in steps.iter_mut().filter(|s| s.covered_by.is_none()) {
+        let Op::LinkAdd { ns, link } = &s.op else { continue };
+        let LinkKind::Veth {
+            peer_ns: NsId::Named(p),
+            ..
+        } = &link.kind
+        else {
+            continue;
+        };
+        let Some(by) = ns_by.get(p.as_str()).copied().filter(|by| *by < s.seq) else {
+            continue;
+        };
+        if oldest_restore.get(ns).is_some_and(|r| *r < s.seq) {
+            continue;
+        }
+        s.covered_by = Some(by);
     }
 }
 
@@ -766,7 +823,11 @@ mod tests {
         let by = |seq: u64| steps.iter().find(|s| s.seq == seq).unwrap().covered_by;
         assert_eq!(by(s5), None, "a move out of a namespace is always undone");
         assert_eq!(by(s4), Some(s3));
-        assert_eq!(by(s3), None);
+        assert_eq!(
+            by(s3),
+            Some(s1),
+            "a veth into a namespace the walk deletes goes with it"
+        );
         assert_eq!(by(s2), Some(s1));
         // Undoing just the newest change (net.undo) runs its own inverse.
         let last = j.undo_steps_since(s3, true);
@@ -774,5 +835,56 @@ mod tests {
         assert_eq!(j.entry(s4).unwrap().undo.len(), 1);
         j.undone(s1).unwrap();
         assert!(!j.made_ns("a"));
+    }
+
+    #[test]
+    fn a_veth_into_a_namespace_deleted_in_the_same_walk_goes_with_it() {
+        let a = NsId::Named("a".into());
+        let mut j = Journal::in_memory();
+        let s1 = j.intent(&ns_add("a"), ns_del("a"), false).unwrap();
+        let del = |dev: &str| {
+            vec![Op::LinkDel {
+                ns: NsId::Host,
+                dev: dev.into(),
+            }]
+        };
+        let s2 = j.intent(&veth("v0", &a), del("v0"), false).unwrap();
+        // Into a namespace the walk does not make: deleted on its own.
+        let s3 = j
+            .intent(&veth("v1", &NsId::Named("theirs".into())), del("v1"), false)
+            .unwrap();
+        for s in [s1, s2, s3] {
+            j.done(s, true).unwrap();
+        }
+        let by = |steps: &[UndoStep], seq: u64| steps.iter().find(|s| s.seq == seq).unwrap().covered_by;
+        let steps = j.undo_steps();
+        assert_eq!(by(&steps, s2), Some(s1));
+        assert_eq!(by(&steps, s3), None);
+        // A walk that does not delete the namespace deletes the veth itself.
+        assert_eq!(by(&j.undo_steps_since(s1, true), s2), None);
+        // An older step puts an address back in the namespace where the veth's end
+        // stays: the end must be gone before, so it is deleted in order.
+        let mut j = Journal::in_memory();
+        let s0 = j
+            .intent(
+                &Op::AddrDel {
+                    ns: NsId::Host,
+                    dev: "x".into(),
+                    cidr: "10.0.0.1/24".parse().unwrap(),
+                },
+                vec![Op::AddrAdd {
+                    ns: NsId::Host,
+                    dev: "x".into(),
+                    cidr: "10.0.0.1/24".parse().unwrap(),
+                }],
+                false,
+            )
+            .unwrap();
+        let s1 = j.intent(&ns_add("a"), ns_del("a"), false).unwrap();
+        let s2 = j.intent(&veth("v0", &a), del("v0"), false).unwrap();
+        for s in [s0, s1, s2] {
+            j.done(s, true).unwrap();
+        }
+        assert_eq!(by(&j.undo_steps(), s2), None);
     }
 }

@@ -24,6 +24,7 @@ pub mod qdisc;
 pub mod route;
 pub mod rule;
 pub mod sysctl;
+mod teardown;
 pub mod words;
 
 pub use error::{Error, Result};
