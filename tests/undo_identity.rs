@@ -276,3 +276,37 @@ fn a_bridge_made_again_by_the_user_keeps_its_own_mac() {
         "the user's new bridge got the old one's MAC"
     );
 }
+
+/// Links deleted together as one link group (teardown.rs) are checked one by one
+/// first: a same-named link the user made since is never put in the group.
+#[test]
+fn a_link_made_again_by_the_user_is_never_in_a_teardown_group() {
+    let sb = Sandbox::new();
+    let lab = sb.write(
+        "lab.sh",
+        "ip link add h0 type veth peer name h0p\n\
+         ip link add h1 type veth peer name h1p\n\
+         ip link add h2 type veth peer name h2p\n\
+         ip link add br9 type bridge\n",
+    );
+    sb.up(lab.to_str().unwrap(), &[]);
+    sb.sh("ip link del h1 && ip link add h1 type veth peer name h1p && ip link set h1 group 7");
+    let h1 = ifindex(&sb, None, "h1");
+    let o = sb.lunet(&["-v", "down", "lab"]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.contains("link del group"),
+        "lunet's own links were not deleted as a group: {out}"
+    );
+    assert!(
+        out.contains("interface \"h1\"") && out.contains("left alone"),
+        "not reported: {out}"
+    );
+    for gone in ["h0", "h0p", "h2", "h2p", "br9"] {
+        assert!(!sb.has_link(None, gone), "{gone} was left: {out}");
+    }
+    assert_eq!(ifindex(&sb, None, "h1"), h1, "the user's h1 was deleted");
+    assert!(sb.has_link(None, "h1p"), "the user's h1p was deleted");
+    assert_eq!(sb.link_json(None, "h1")["group"], "7", "the user's h1 lost its group");
+}
