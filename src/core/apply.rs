@@ -1510,7 +1510,7 @@ impl Net {
         self.flush_links(&mut links, &quiet, &mut report, &mut undone, &mut walked)
             .await;
         // The ends of veths that go with the namespaces, where they stay: waited for below.
-        let deleting: HashSet<String> = deferred
+        let names: Vec<String> = deferred
             .iter()
             .flat_map(|s| s.ops.iter())
             .filter_map(|o| match o {
@@ -1518,19 +1518,12 @@ impl Net {
                 _ => None,
             })
             .collect();
+        let deleting: HashSet<String> = names.iter().cloned().collect();
         let lingering = self.lingering(&steps, &deleting).await;
         if deferred.len() > 1 {
             for s in &deferred {
                 s.ops.iter().for_each(|o| self.trace(o));
             }
-            let names: Vec<String> = deferred
-                .iter()
-                .flat_map(|s| s.ops.iter())
-                .filter_map(|o| match o {
-                    Op::NsDel { name } => Some(name.clone()),
-                    _ => None,
-                })
-                .collect();
             let failed = self.ns_del_many(&names).await;
             for s in &deferred {
                 let bad: Vec<&(String, Error)> = failed

@@ -343,16 +343,20 @@ pub async fn del(ns: &Namespace, dev: &str) -> Result<()> {
     ns.nl.link().del(idx).execute().await.map_err(|e| fail(ns, dev, e))
 }
 
-/// `ip -j link show`: every link of the namespace.
-pub async fn list(ns: &Namespace) -> Result<Vec<LinkInfo>> {
-    let msgs: Vec<LinkMessage> = ns
-        .nl
+/// Every link of the namespace, as the kernel reports it (one dump).
+pub async fn dump(ns: &Namespace) -> Result<Vec<LinkMessage>> {
+    ns.nl
         .link()
         .get()
         .execute()
         .try_collect()
         .await
-        .map_err(|e| Error::netlink(format!("list links of {}", ns.describe()), e))?;
+        .map_err(|e| Error::netlink(format!("list links of {}", ns.describe()), e))
+}
+
+/// `ip -j link show`: every link of the namespace.
+pub async fn list(ns: &Namespace) -> Result<Vec<LinkInfo>> {
+    let msgs = dump(ns).await?;
     let names: HashMap<u32, String> = msgs.iter().filter_map(|m| Some((m.header.index, ifname(m)?))).collect();
     let roots = qdisc::roots(ns).await?;
     Ok(msgs.iter().map(|m| with_qdisc(info_of(m, &names), &roots)).collect())

@@ -34,7 +34,6 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::TryStreamExt;
 use netlink_packet_route::link::{LinkAttribute, LinkMessage};
 
 use super::apply::UndoReport;
@@ -237,14 +236,7 @@ impl Net {
     /// the caller deletes them one by one.
     async fn delete_group(&self, ns: &NsId, members: &[Member<'_>], walked: &mut u64) -> Result<Vec<Gone>> {
         let handle = self.ns(ns).await?;
-        let links: Vec<LinkMessage> = handle
-            .nl
-            .link()
-            .get()
-            .execute()
-            .try_collect()
-            .await
-            .map_err(|e| Error::netlink(format!("list links of {}", handle.describe()), e))?;
+        let links = super::link::dump(&handle).await?;
         let mut used = HashSet::new();
         let mut by_name = std::collections::HashMap::new();
         for l in &links {
