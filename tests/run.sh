@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine, as root. Installs what the tests
 # need (idempotently), then checks formatting and lints, then runs every test.
+# Arguments go to every test binary (e.g. `./tests/run.sh --test-threads=8`).
 # Each test builds its own throw-away sandbox: the machine's network is untouched.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,7 +44,7 @@ export LUNET_SKIP_LOG
 trap 'rm -f "$log" "$LUNET_SKIP_LOG"' EXIT
 # Every test binary runs even when one fails; the status says whether all passed.
 status=0
-cargo test --no-fail-fast 2>&1 | tee "$log" || status=$?
+cargo test --no-fail-fast -- "$@" 2>&1 | tee "$log" || status=$?
 # One closing line for the whole suite (cargo prints one per test binary).
 # (not `tee /dev/stderr`: when the output goes to a file, that reopens and truncates it)
 sort -u "$LUNET_SKIP_LOG"
