@@ -110,8 +110,10 @@ pub(super) fn stop_requested() -> Option<End> {
 
 /// Resolves when a stop is requested: woken by tokio's signal streams (for
 /// async waits: exec, sleep, proc:wait), with a poll as a backstop (`os.exit`
-/// caught by a `pcall`).
-pub(super) async fn stopped(streams: &mut [Signal]) -> End {
+/// caught by a `pcall`). A signal a stream saw is a stop even if `on_signal`
+/// did not run for it (tokio's handler is chained to ours, but a stop must
+/// not rest on that).
+pub(super) async fn stopped(streams: &mut [(libc::c_int, Signal)]) -> End {
     loop {
         if let Some(end) = stop_requested() {
             return end;
@@ -120,10 +122,15 @@ pub(super) async fn stopped(streams: &mut [Signal]) -> End {
             if streams.is_empty() {
                 std::future::pending::<()>().await;
             }
-            futures::future::select_all(streams.iter_mut().map(|s| Box::pin(s.recv()))).await;
+            let (_, i, _) = futures::future::select_all(streams.iter_mut().map(|(_, s)| Box::pin(s.recv()))).await;
+            streams[i].0
         };
         tokio::select! {
-            _ = any => {}
+            sig = any => {
+                if SIGNAL.compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+                    LAST_SIGNAL.store(sig, Ordering::SeqCst);
+                }
+            }
             _ = tokio::time::sleep(Duration::from_millis(100)) => {}
         }
     }
@@ -320,10 +327,10 @@ pub fn run(chunk: Chunk, verbose: bool, sandbox: bool, keep_on_error: bool) -> R
 }
 
 /// Tokio's handlers for the signals we catch (chained to ours): they wake async waits.
-pub(super) fn streams(caught: &[libc::c_int]) -> Vec<Signal> {
+pub(super) fn streams(caught: &[libc::c_int]) -> Vec<(libc::c_int, Signal)> {
     caught
         .iter()
-        .filter_map(|&sig| signal(SignalKind::from_raw(sig)).ok())
+        .filter_map(|&sig| Some((sig, signal(SignalKind::from_raw(sig)).ok()?)))
         .collect()
 }
 
